@@ -1,0 +1,19 @@
+"""heta: Hessian-Enhanced Token Attribution for decoder-only language models.
+
+The modules are generated from the notebooks in nbs/ by nbdev; this file only re-exports the main
+names lazily, so `import heta` stays fast and imports torch only when a model is needed.
+"""
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_model": "heta.models", "Arch": "heta.models", "register_adapter": "heta.models",
+    "Target": "heta.targets", "make_target": "heta.targets", "greedy_target": "heta.targets",
+}
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'heta' has no attribute {name!r}")
+
+def __dir__(): return sorted(list(globals()) + list(_EXPORTS))
