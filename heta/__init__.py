@@ -8,6 +8,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_model": "heta.models", "Arch": "heta.models", "register_adapter": "heta.models",
     "Target": "heta.targets", "make_target": "heta.targets", "greedy_target": "heta.targets",
+    "semantic_flow": "heta.flow", "hessian_sensitivity": "heta.curvature",
+    "kl_information": "heta.information", "mask_token_id": "heta.information",
+    "HETA": "heta.attribution", "Attribution": "heta.attribution",
 }
 
 def __getattr__(name):

@@ -1,0 +1,62 @@
+"""Curvature S: batched exact equals the naive loop; the variants are real and checkable."""
+import pytest, torch
+from heta.models import prepare_model, tiny_gpt2, tiny_llama
+from heta.targets import make_target
+from heta.curvature import hessian_sensitivity, hessian_sensitivity_naive, spearman, rademacher_probes
+
+@pytest.fixture(scope="module")
+def models():
+    return {"gpt2": prepare_model(tiny_gpt2(init_std=0.2)), "llama": prepare_model(tiny_llama())}
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+@pytest.mark.parametrize("batch_size", [1, 5, 64])
+def test_batched_equals_naive(models, gpt2_tok, name, batch_size):
+    t = make_target(gpt2_tok, "The cat sat on the mat and", " purred")
+    naive = hessian_sensitivity_naive(models[name], t, n_probes=3, seed=7)
+    fast = hessian_sensitivity(models[name], t, n_probes=3, seed=7, batch_size=batch_size)
+    torch.testing.assert_close(fast, naive, rtol=1e-4, atol=1e-6 * float(naive.abs().max()))
+
+def test_last_k_naive_parity(models, gpt2_tok):
+    t = make_target(gpt2_tok, "one two three four", " five")
+    naive = hessian_sensitivity_naive(models["gpt2"], t, n_probes=2, seed=1, last_k=1)
+    fast = hessian_sensitivity(models["gpt2"], t, n_probes=2, seed=1, last_k=1)
+    torch.testing.assert_close(fast, naive, rtol=1e-4, atol=1e-6 * float(naive.abs().max()))
+    assert not torch.allclose(fast, hessian_sensitivity(models["gpt2"], t, n_probes=2, seed=1), rtol=1e-2)
+
+def test_seed_reproducible_and_matters(models, gpt2_tok):
+    t = make_target(gpt2_tok, "a b c d e", " f")
+    a = hessian_sensitivity(models["gpt2"], t, n_probes=2, seed=3)
+    assert torch.equal(a, hessian_sensitivity(models["gpt2"], t, n_probes=2, seed=3))
+    assert not torch.equal(a, hessian_sensitivity(models["gpt2"], t, n_probes=2, seed=4))
+
+def test_gauss_newton_all_vocab_matches_explicit_fisher():
+    """With top_k covering the vocabulary, GN S equals E|J^T F J r|_1 from the explicit Jacobian."""
+    from heta.targets import Target, input_embeddings, next_logprobs
+    m = prepare_model(tiny_gpt2(vocab_size=50, init_std=0.3))
+    t = Target("", torch.tensor([3, 14, 15, 9, 26]), [(0, 0)] * 5, 4)
+    X = input_embeddings(m, t.context_ids)
+    fz = lambda x: m.get_output_embeddings()(m.base_model(inputs_embeds=x[None]).last_hidden_state[0, -1])
+    J = torch.autograd.functional.jacobian(fz, X[0]).reshape(50, 4, 64)
+    p = next_logprobs(m, X)[0].exp(); F = torch.diag(p) - torch.outer(p, p)
+    R = rademacher_probes(6, 4, 64, seed=0)
+    ref = torch.stack([torch.stack([(J[:, i].T @ F @ J[:, i] @ R[k, i]).abs().sum() for k in range(6)]).mean() for i in range(4)])
+    gn = hessian_sensitivity(m, t, "gauss-newton", n_probes=6, seed=0, top_k=50)
+    torch.testing.assert_close(gn, ref, rtol=1e-4, atol=1e-7)
+
+def test_low_rank_full_rank_is_exact():
+    from heta.targets import Target
+    m = prepare_model(tiny_gpt2(n_embd=8, n_head=2, init_std=0.3))
+    t = Target("", torch.tensor([5, 6, 7, 8]), [(0, 0)] * 4, 3)
+    torch.testing.assert_close(hessian_sensitivity(m, t, "low-rank", n_probes=5, rank=8),
+                               hessian_sensitivity(m, t, "exact", n_probes=5), rtol=1e-3, atol=1e-6)
+
+@pytest.mark.parametrize("kw,msg", [(dict(mode="x"), "unknown curvature mode"), (dict(n_probes=0), "at least one probe"),
+                                    (dict(batch_size=0), "batch_size"), (dict(mode="low-rank", rank=0), "rank"),
+                                    (dict(last_k=9), "between 1 and")])
+def test_bad_options(models, gpt2_tok, kw, msg):
+    t = make_target(gpt2_tok, "a b", " c")
+    with pytest.raises(ValueError, match=msg): hessian_sensitivity(models["gpt2"], t, **kw)
+
+def test_spearman():
+    assert spearman([1, 2, 3], [1, 2, 3]) == pytest.approx(1)
+    with pytest.raises(ValueError, match="length mismatch"): spearman([1, 2], [1, 2, 3])
