@@ -8,7 +8,7 @@ STAMP := $(VENV)/.heta-installed
 # one torch thread for tests and notebooks (2-core machines slow down badly when oversubscribed)
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false PYTHONHASHSEED=0
 
-.PHONY: install demo test check-sync readme nbtest pytest bench clean
+.PHONY: install demo test test-slow check-sync readme nbtest pytest bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -39,6 +39,10 @@ pytest: install
 	$(TEST_ENV) $(PY) -m pytest -q tests/
 
 test: check-sync nbtest pytest
+
+# The cells marked `#| slow` (real-model examples and studies; several minutes).
+test-slow: install
+	$(TEST_ENV) $(VENV)/bin/nbdev_test --n_workers 1 --flags slow --timing
 
 bench: install
 	$(PY) bench/run_all.py

@@ -1,0 +1,45 @@
+"""HETA end to end: seconds and peak memory on a GPT-2-small-sized model, exact vs Gauss-Newton curvature.
+
+Each (tokens, curvature, threads) configuration runs in its own process, so its peak RSS is its own.
+Random weights (12 layers, d=768, 12 heads, GPT-2 vocabulary), random token context, m=10 probes.
+
+    python bench/bench_attribution.py [--tokens 64 256] [--threads 1] [--curvature exact gauss-newton]
+"""
+import argparse, json, resource, subprocess, sys, time
+
+def one(tokens, curvature, threads, probes):
+    import torch
+    torch.set_num_threads(threads)
+    from heta.models import tiny_gpt2, prepare_model, gpt2_tokenizer
+    from heta.targets import Target
+    from heta.attribution import HETA
+    model = prepare_model(tiny_gpt2(n_layer=12, n_embd=768, n_head=12, n_positions=1024, seed=0))
+    ids = torch.randint(0, 50257, (tokens + 1,), generator=torch.Generator().manual_seed(0))
+    h = HETA(model, gpt2_tokenizer(), n_probes=probes, curvature=curvature)
+    t0 = time.perf_counter()
+    a = h.attribute_target(Target("", ids, [(0, 0)] * len(ids), tokens))
+    return dict(seconds=time.perf_counter() - t0, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                finite=bool(abs(a.scores).sum() > 0))
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tokens", type=int, nargs="+", default=[64, 256])
+    ap.add_argument("--curvature", nargs="+", default=["exact", "gauss-newton"])
+    ap.add_argument("--threads", type=int, nargs="+", default=[1])
+    ap.add_argument("--probes", type=int, default=10); ap.add_argument("--child", nargs=3)
+    a = ap.parse_args()
+    if a.child:
+        print(json.dumps(one(int(a.child[0]), a.child[1], int(a.child[2]), a.probes))); return
+    print(f"HETA end to end, random GPT-2-small-sized model, m={a.probes}")
+    for th in a.threads:
+        for T in a.tokens:
+            row = {}
+            for cur in a.curvature:
+                out = subprocess.run([sys.executable, __file__, "--child", str(T), cur, str(th), "--probes", str(a.probes)],
+                                     capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+                row[cur] = json.loads(out)
+                print(f"  threads={th} tokens={T:4d} {cur:13s} {row[cur]['seconds']:8.1f} s  peak RSS {row[cur]['peak_rss_mb']:6.0f} MB", flush=True)
+            if len(row) == 2:
+                print(f"  threads={th} tokens={T:4d} exact / gauss-newton = {row['exact']['seconds'] / row['gauss-newton']['seconds']:.1f}x")
+
+if __name__ == "__main__": main()

@@ -1,0 +1,92 @@
+"""HETA end to end: parity with a naive per-token composition, the result object, CLI, windows, bad input."""
+import json, subprocess, sys
+from pathlib import Path
+import numpy as np, pytest, torch
+from heta.models import prepare_model, tiny_gpt2, tiny_llama
+from heta.targets import make_target
+from heta.attribution import HETA, Attribution
+from heta.flow import semantic_flow_naive
+from heta.curvature import hessian_sensitivity_naive
+from heta.information import kl_information_naive
+
+@pytest.fixture(scope="module")
+def gpt2():
+    return prepare_model(tiny_gpt2(init_std=0.2))
+
+def naive_heta(model, target, beta, gamma, n_probes, seed, normalize):
+    """Eq. 5 composed by hand from the per-token reference loops of each component."""
+    gate = semantic_flow_naive(model, target)
+    S = hessian_sensitivity_naive(model, target, n_probes=n_probes, seed=seed)
+    I = kl_information_naive(model, target)
+    Sn, In = (S / S.sum(), I / I.sum()) if normalize == "sum" else (S, I)
+    return gate * (beta * Sn + gamma * In), gate, S, I
+
+@pytest.mark.parametrize("normalize", ["sum", "none"])
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_pipeline_matches_naive(gpt2, gpt2_tok, normalize, arch):
+    model = gpt2 if arch == "gpt2" else prepare_model(tiny_llama())
+    text, target = "Cam ordered a pizza and took it home. He cut a", " slice"
+    a = HETA(model, gpt2_tok, beta=0.3, gamma=0.7, n_probes=3, seed=5, normalize=normalize).attribute(text, target=target)
+    ref, gate, S, I = naive_heta(model, make_target(gpt2_tok, text, target), 0.3, 0.7, 3, 5, normalize)
+    np.testing.assert_allclose(a.gate, gate.numpy(), atol=1e-5)
+    np.testing.assert_allclose(a.curvature, S.numpy(), rtol=1e-4, atol=1e-6 * float(S.abs().max()))
+    np.testing.assert_allclose(a.information, I.numpy(), atol=1e-5)
+    scale = float(np.abs(ref.numpy()).max())
+    np.testing.assert_allclose(a.scores, ref.numpy(), atol=1e-5 * max(scale, 1.0))
+
+def test_save_load_round_trip(gpt2, gpt2_tok, tmp_path):
+    a = HETA(gpt2, gpt2_tok, n_probes=2).attribute("Hello <world> & \"friends\"\n\tagain", target=" end")
+    a.save(tmp_path / "sub" / "a.json")
+    b = Attribution.load(tmp_path / "sub" / "a.json")
+    for k in ("scores", "gate", "curvature", "information"):
+        assert getattr(a, k).dtype == getattr(b, k).dtype and getattr(a, k).tobytes() == getattr(b, k).tobytes()
+    assert (a.tokens, a.offsets, a.target, a.settings, a.versions, a.model) == (b.tokens, b.offsets, b.target, b.settings, b.versions, b.model)
+    assert b.seed == 0 and "torch" in b.versions
+
+def test_generation_matrix_round_trip(gpt2, gpt2_tok, tmp_path):
+    g = HETA(gpt2, gpt2_tok, n_probes=1, curvature="gauss-newton").attribute("one two three", generate=2)
+    assert g.scores.shape == (2, 4) and g.scores[0, 3] == 0
+    g.save(tmp_path / "g.json"); h = Attribution.load(tmp_path / "g.json")
+    assert h.scores.shape == (2, 4) and h.targets == g.targets
+
+def test_words_merge_subwords(gpt2, gpt2_tok):
+    a = HETA(gpt2, gpt2_tok, n_probes=1).attribute("An unbelievably tremendous", target=" end")
+    words = a.words()
+    assert [w[0] for w in words] == ["An", "unbelievably", "tremendous"]
+    assert sum(w[3] for w in words) == pytest.approx(float(a.scores.sum()), rel=1e-5)
+
+def test_window_longer_than_model(gpt2_tok):
+    model = prepare_model(tiny_gpt2(n_positions=64, init_std=0.2))
+    text = " ".join(f"w{i}" for i in range(80))
+    h = HETA(model, gpt2_tok, n_probes=1, curvature="gauss-newton")     # window="auto" -> the model's 64
+    a = h.attribute(text, target=" end")
+    assert len(a.tokens) > 64 and np.isfinite(a.scores).all() and np.isfinite(a.curvature).all()
+    assert (a.information > 0).sum() > 64 // 2
+    with pytest.raises(ValueError, match="over the model's window"):
+        HETA(model, gpt2_tok, window=None).attribute(text, target=" end")
+
+@pytest.mark.parametrize("kw,msg", [(dict(beta=-0.1), "non-negative"), (dict(gamma=-1), "non-negative"),
+                                    (dict(n_probes=0), "at least one probe"), (dict(mask="x"), "unknown mask"),
+                                    (dict(curvature="x"), "unknown curvature"), (dict(normalize="max"), "unknown normalize"),
+                                    (dict(beta=0, gamma=0), "both 0")])
+def test_bad_settings(gpt2, gpt2_tok, kw, msg):
+    with pytest.raises(ValueError, match=msg): HETA(gpt2, gpt2_tok, **kw)
+
+@pytest.mark.parametrize("kw,msg", [(dict(text="", target=" x"), "text is empty"), (dict(text="ab", target=""), "target string is empty"),
+                                    (dict(text="ab cd", target_pos=0), "outside"), (dict(text="ab", generate=0), "generate"),
+                                    (dict(text="ab", target=" c", generate=2), "not both")])
+def test_bad_input(gpt2, gpt2_tok, kw, msg):
+    with pytest.raises(ValueError, match=msg): HETA(gpt2, gpt2_tok, n_probes=1).attribute(**kw)
+
+def test_cli_writes_valid_json(tmp_path):
+    heta = Path(sys.executable).parent / "heta"
+    r = subprocess.run([str(heta), "attribute", "The cat sat on the", "--target", " mat", "--model", "tiny-gpt2", "--probes", "2",
+                        "--json", str(tmp_path / "a.json"), "--html", str(tmp_path / "a.html"), "--top", "3", "--no-color"],
+                       capture_output=True, text=True, timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    d = json.loads((tmp_path / "a.json").read_text())
+    assert d["target"]["text"] == " mat" and len(d["scores"]) == len(d["tokens"]) == 5
+    assert "heta-attr-tok-4" in (tmp_path / "a.html").read_text()
+    assert "   1  " in r.stdout
+    bad = subprocess.run([str(heta), "attribute", "", "--model", "tiny-gpt2"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "text is empty" in bad.stderr
