@@ -8,7 +8,7 @@ STAMP := $(VENV)/.heta-installed
 # one torch thread for tests and notebooks (2-core machines slow down badly when oversubscribed)
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false PYTHONHASHSEED=0
 
-.PHONY: install demo test test-slow check-sync readme nbtest pytest bench clean
+.PHONY: install demo test test-slow check-sync readme nbtest pytest bench clean browser-deps
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -35,7 +35,24 @@ readme: install
 nbtest: install
 	$(TEST_ENV) $(VENV)/bin/nbdev_test --n_workers 2 --timing
 
-pytest: install
+# tests/test_browser.py renders the viewers in headless Chromium (Debian packages chromium, chromium-driver)
+# with ipywidgets' HTML manager from the npm registry (pages must work offline). Installed or fetched when
+# missing, a quick no-op otherwise; a failure only warns here (the test then skips, or fails under CI=true).
+browser-deps: install
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	if [ ! -x /usr/bin/chromium ]; then \
+	  echo "installing Debian packages chromium, chromium-driver for tests/test_browser.py"; \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+	    || echo "WARNING: could not install chromium"; \
+	fi; \
+	if ! command -v npm >/dev/null; then \
+	  echo "installing Debian package npm for tests/test_browser.py"; \
+	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm >/dev/null; } \
+	    || echo "WARNING: could not install npm"; \
+	fi
+	@$(PY) tests/browser_deps.py || echo "WARNING: tests/test_browser.py is missing a dependency (see above)"
+
+pytest: install browser-deps
 	$(TEST_ENV) $(PY) -m pytest -q tests/
 
 test: check-sync nbtest pytest

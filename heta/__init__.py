@@ -10,7 +10,9 @@ _EXPORTS = {
     "Target": "heta.targets", "make_target": "heta.targets", "greedy_target": "heta.targets",
     "semantic_flow": "heta.flow", "hessian_sensitivity": "heta.curvature",
     "kl_information": "heta.information", "mask_token_id": "heta.information",
-    "HETA": "heta.attribution", "Attribution": "heta.attribution",
+    "HETA": "heta.attribution", "Attribution": "heta.attribution", "Explainer": "heta.attribution",
+    "Explorer": "heta.viz", "html_heatmap": "heta.viz", "attribution_html": "heta.viz", "svg_heatmap": "heta.viz",
+    "plot_components": "heta.viz", "plot_generation": "heta.viz", "plot_methods": "heta.viz",
 }
 
 def __getattr__(name):

@@ -1,0 +1,172 @@
+"""Viewers: a byte-exact snapshot of the HTML renderer, and the Explorer driven through its widgets."""
+import dataclasses, os, re
+from html.parser import HTMLParser
+from pathlib import Path
+import matplotlib
+matplotlib.use("Agg")
+import numpy as np, pytest
+from heta.attribution import Attribution
+from heta.viz import (Explorer, attribution_html, html_heatmap, html_page, plot_components, plot_generation,
+                      plot_methods, svg_heatmap)
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "heatmap.html"
+
+def fixed():
+    "A hand-made attribution whose tokens stress escaping and whitespace (no model involved)."
+    text = 'Tom & <Jerry>\n\t"ran"\u00a0fast <script>'
+    tokens = ["Tom", " &", " <", "Jerry", ">", "\n", "\t\"", "ran", "\"\u00a0", "fast", " <script>"]
+    offsets, pos = [], 0
+    for t in tokens: offsets.append((pos + len(t) - len(t.lstrip()), pos + len(t))); pos += len(t)
+    assert pos == len(text)
+    scores = [0.0, 0.5, 0.25, 1.0, 0.125, 0.0, 0.05, 0.75, 0.0, 0.3, 0.9]
+    return Attribution(text=text, tokens=tokens, offsets=offsets, scores=scores, model="hand-made",
+                       target={"text": " & <away>", "ids": [1, 2], "pos": len(tokens), "id": 1},
+                       gate=[1.0] * 11, curvature=list(range(11, 0, -1)), information=[0.0] * 10 + [2.0])
+
+def render():
+    a = fixed()
+    signed = dataclasses.replace(a, method="signed", gate=None, curvature=None, information=None,
+                                 scores=[-1.0, 0.5, 0, 0, 0, 0, 0, 0, 0, 0, 0.25])
+    return html_page(attribution_html(a, uid="snap"), attribution_html(signed, uid="snap-signed"), title="heta <snapshot>")
+
+class Tags(HTMLParser):
+    "Checks that every opened element is closed in order (void elements aside)."
+    VOID = {"br", "wbr", "meta"}
+    def __init__(self): super().__init__(); self.stack, self.errors = [], []
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID: self.stack.append(tag)
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag: self.errors.append(tag)
+
+def test_html_snapshot():
+    out = render()
+    if os.environ.get("HETA_UPDATE_SNAPSHOTS") or not SNAPSHOT.exists():
+        if os.environ.get("CI") and not os.environ.get("HETA_UPDATE_SNAPSHOTS"):
+            pytest.fail(f"{SNAPSHOT} is missing: write it with HETA_UPDATE_SNAPSHOTS=1 and commit it")
+        SNAPSHOT.parent.mkdir(exist_ok=True); SNAPSHOT.write_text(out, encoding="utf-8")
+    assert out == SNAPSHOT.read_text(encoding="utf-8"), ("the HTML renderer's output changed; if intended, "
+        "inspect the page and rewrite the snapshot with HETA_UPDATE_SNAPSHOTS=1")
+
+def test_html_escaping_ids_colours():
+    out = render()
+    body = out.split("<body", 1)[1]
+    # escaping: nothing from the text is interpreted as markup
+    assert "<script" not in out and "<Jerry" not in out and "<away" not in out and "<snapshot" not in out
+    for s in ("&lt;script&gt;</span>", ">&lt;</span>", "&amp;</span>", "&quot;</span>", "&lt;away&gt;</span>"):
+        assert s in body, s
+    assert "<title>heta &lt;snapshot&gt;</title>" in out
+    assert 'title="10: &#x27; &lt;script&gt;&#x27; score 0.9"' in body     # tooltips are escaped too
+    assert '↵</span><br>' in body and '→</span>' in body and "\\xa0" in body   # newline, tab, no-break space
+    # ids: deterministic, in order, unique
+    ids = re.findall(r'id="([^"]+)"', body)
+    want = (["snap"] + [f"snap-tok-{i}" for i in range(11)] + ["snap-target"]
+            + ["snap-signed"] + [f"snap-signed-tok-{i}" for i in range(11)] + ["snap-signed-target"])
+    assert ids == want
+    # colours: white at 0, saturated red at the max, linear in between; blue for the negative maximum
+    bg = dict(re.findall(r'id="(snap(?:-signed)?-tok-\d+)"[^>]*style="background:(rgb\(\d+,\d+,\d+\))', body))
+    assert bg["snap-tok-3"] == "rgb(214,39,40)" and bg["snap-tok-0"] == "rgb(255,255,255)"
+    assert bg["snap-tok-1"] == "rgb(234,147,148)"            # score 0.5 of max 1: halfway to red
+    assert bg["snap-signed-tok-0"] == "rgb(31,119,180)"       # the strongest score is negative: blue
+    assert bg["snap-signed-tok-10"] == "rgb(245,201,201)"     # 0.25 of the max |score|
+    assert 'color:#fff' in re.search(r'id="snap-tok-3"[^>]*>', body).group(0)  # white text on a dark cell
+    assert "linear-gradient(to right,rgb(31,119,180),#fff,rgb(214,39,40))" in body
+    # well-formed markup
+    t = Tags(); t.feed(out)
+    assert t.errors == [] and t.stack == []
+
+def test_svg_matches_html_colours():
+    a = fixed()
+    s = svg_heatmap(a.tokens, a.scores, a.target["text"], uid="v")
+    assert s.count('<g id="v-tok-') == 11 and 'fill="rgb(214,39,40)"' in s and "&lt;script&gt;" in s and "<script" not in s
+
+@pytest.fixture
+def pair():
+    "A two-step generation from 'HETA' with components and a signed baseline over the same tokens."
+    tokens = ["The", " cat", " sat", " on"]
+    offsets = [(0, 3), (4, 7), (8, 11), (12, 14)]
+    targets = [{"text": " on", "id": 3, "pos": 3}, {"text": " the", "id": 4, "pos": 4}]
+    common = dict(text="The cat sat on the", tokens=tokens, offsets=offsets, targets=targets,
+                  target={"text": " on the", "ids": [3, 4], "pos": 3, "id": 3})
+    heta = Attribution(**common, scores=[[0.1, 0.7, 0.2, 0.0], [0.05, 0.1, 0.15, 0.7]],
+                       gate=[[1, 1, 1, 0], [1, 1, 1, 1]], curvature=[[9, 1, 1, 0], [1, 1, 1, 1]],
+                       information=[[0, 0, 3, 0], [0, 4, 0, 0]])
+    base = Attribution(**common, method="grad", scores=[[-0.9, 0.3, 0.1, 0.0], [0.2, 0.1, -0.05, 0.4]])
+    return heta, base
+
+def spans(h):
+    return re.findall(r'class="heta-tok" id="([^"]+)"', h)
+
+def test_explorer_widgets_drive_html_and_table(pair):
+    heta, base = pair
+    ex = Explorer([heta, base], k=2, uid="e")
+    assert list(ex.sources) == ["heta", "gate", "curvature", "information", "grad"]
+    assert ex.target.options == (("0: ' on'", 0), ("1: ' the'", 1))
+    # row 0: the target " on" sees 3 tokens; " cat" is top
+    assert spans(ex.html) == ["e-tok-0", "e-tok-1", "e-tok-2"] and 'id="e-target"' in ex.html
+    assert [t for _, t, _ in ex.topk()] == [" cat", " sat"] and ex.table_html.count("<tr>") == 3
+    assert ex.table_html.index("cat") < ex.table_html.index("sat")
+    before = (ex.html, ex.table_html)
+    ex.component.value = "curvature"                      # "The" dominates the curvature
+    assert (ex.html, ex.table_html) != before and ex.topk()[0][1] == "The"
+    assert "curvature (max)" in ex.html
+    ex.target.value = 1                                    # the second generated token sees all 4 tokens
+    assert spans(ex.html)[-1] == "e-tok-3" and "&#x27; the&#x27;" in ex.html
+    ex.component.value = "information"
+    assert ex.topk()[0][1] == " cat"
+    ex.component.value = "heta"; ex.norm.value = "sum"
+    assert [round(v, 4) for _, _, v in ex.topk()] == [0.7, 0.15]
+    assert "heta (sum)" in ex.html and ">0.7<" in ex.table_html
+    ex.norm.value = "rank"
+    assert [round(v, 4) for _, _, v in ex.topk()] == [1.0, round(2 / 3, 4)]
+    ex.component.value = "grad"; ex.target.value = 0; ex.norm.value = "raw"   # signed baseline
+    assert "linear-gradient(to right,rgb(31,119,180)" in ex.html and "rgb(31,119,180)" in ex.html
+    assert [t for _, t, _ in ex.topk()] == [" cat", " sat"]
+    ex.k.value = 3
+    assert ex.table_html.count("<tr>") == 4 and ex.topk()[-1][1] == "The"   # most negative last
+
+def test_explorer_words():
+    a = Attribution(text="Un believable cat", tokens=["Un", " believ", "able", " cat"],
+                    offsets=[(0, 2), (3, 9), (9, 13), (14, 17)], target={"text": " sat", "ids": [5], "pos": 4, "id": 5},
+                    scores=[0.1, 0.3, 0.4, 0.5])
+    ex = Explorer(a, uid="w")
+    assert ex.target.disabled and ex.topk()[0][1] == " cat"
+    ex.level.value = "words"
+    assert len(spans(ex.html)) == 3 and ex.topk()[0][1] == " believable"
+    assert abs(ex.topk()[0][2] - 1.0) < 1e-6                  # 0.7 is the new max
+    ex.level.value = "tokens"
+    assert len(spans(ex.html)) == 4
+
+def test_explorer_refuses_mismatched(pair):
+    heta, base = pair
+    other = dataclasses.replace(base, tokens=["A", " dog", " sat", " on"])
+    with pytest.raises(ValueError, match="different tokens"): Explorer([heta, other])
+    with pytest.raises(ValueError, match="unknown normalisation"): Explorer(heta, norm="softmax")
+
+def test_save_html_offline_reference(pair, tmp_path):
+    heta, _ = pair
+    js = tmp_path / "js" / "embed.js"; js.parent.mkdir(); js.write_text("// stand-in")
+    p = Explorer(heta, uid="s").save_html(tmp_path / "page" / "ex.html", embed_url=js)
+    page = p.read_text(encoding="utf-8")
+    assert '<script src="../js/embed.js"></script>' in page and "cdn.jsdelivr" not in page and "crossorigin" not in page
+    with pytest.raises(FileNotFoundError): Explorer(heta).save_html(tmp_path / "x.html", embed_url=tmp_path / "none.js")
+
+def test_plots_agg(pair):
+    heta, base = pair
+    fig = plot_components(heta, row=1)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4 * 4 and ax.get_ylabel() == "value / component max"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["The", "·cat", "·sat", "·on"]
+    fig = plot_generation(base)
+    img = fig.axes[0].images[0]
+    assert img.get_array().shape == (2, 4) and int(img.get_array().mask.sum()) == 1
+    assert img.get_cmap().name.startswith("RdBu_r") and img.norm.vmin == -img.norm.vmax   # signed: centred
+    fig = plot_methods({"heta": heta, "grad": base}, row=1, norm="rank")
+    assert len(fig.axes[0].patches) == 8 and fig.axes[0].get_ylabel() == "score (rank)"
+    fig.canvas.draw()                                       # really renders with Agg
+
+def test_show_and_display(pair):
+    heta, _ = pair
+    ex = heta.show(norm="rank", uid="d")                  # Attribution.show() opens the explorer
+    assert type(ex) is Explorer and ex.norm.value == "rank"
+    bundle = ex._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
