@@ -13,6 +13,9 @@ _EXPORTS = {
     "HETA": "heta.attribution", "Attribution": "heta.attribution", "Explainer": "heta.attribution",
     "Explorer": "heta.viz", "html_heatmap": "heta.viz", "attribution_html": "heta.viz", "svg_heatmap": "heta.viz",
     "plot_components": "heta.viz", "plot_generation": "heta.viz", "plot_methods": "heta.viz",
+    "make_explainer": "heta.baselines", "BASELINES": "heta.baselines", "EXPLAINERS": "heta.baselines",
+    "heta_ablations": "heta.baselines", "faithfulness": "heta.metrics", "soft_scores": "heta.metrics",
+    "compare": "heta.metrics", "generate_curated": "heta.data",
 }
 
 def __getattr__(name):
