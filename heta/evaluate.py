@@ -145,7 +145,7 @@ def run(model:str, # model name for heta.load_model
     if len(table): plot_summary(table, out/"summary.png", title=f"{model} on {dataset} ({len(cases)} cases)")
     return table
 
-# %% ../nbs/08b_benchmark.ipynb #8a6c77ef
+# %% ../nbs/08b_benchmark.ipynb #b7806588
 def _boot(values, stat, seed:int, n:int=1000):
     v = np.asarray(values, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -197,10 +197,10 @@ def to_markdown(table, title:str="") -> str:
             if not np.isfinite(r[c]): cells.append("n/a"); continue
             txt = f"{r[c]:.3f} [{r[c + '_lo']:.2f}, {r[c + '_hi']:.2f}]"
             cells.append(f"**{txt}**" if r[c] == best[c] else txt)
-        lines.append(f"| {m} | {int(r['n'])} | " + " | ".join(cells) + f" | {r['seconds']:.2f} |")
+        lines.append(f"| {m} | {int(r['n'])} | " + " | ".join(cells) + f" | {r['seconds']:.3g} |")
     if "n_cases" in table.attrs:
-        lines += ["", f"{table.attrs['n_cases']} cases ({table.attrs['dropped']} of {table.attrs['n_items']} items dropped: "
-                  "the answer was not in the model's greedy continuation)."]
+        lines += ["", f"{table.attrs['n_cases']} cases" + (f" ({table.attrs['dropped']} of {table.attrs['n_items']} items dropped: "
+                  "the answer was not in the model's greedy continuation)." if table.attrs['dropped'] else ".")]
     return "\n".join(lines) + "\n"
 
 def plot_summary(table, path=None, title:str=""):
