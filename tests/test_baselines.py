@@ -138,3 +138,15 @@ def test_factory_errors(models, gpt2_tok):
     with pytest.raises(ValueError, match="has 2 layers"): make_explainer("attention", m, gpt2_tok, layer=5)
     with pytest.raises(ValueError, match="unknown mask"): make_explainer("occlusion", m, gpt2_tok, mask="blur")
     assert isinstance(make_explainer("heta-gate", m, gpt2_tok), HETA)
+
+def test_component_cache_is_per_model(gpt2_tok):
+    """A new model never sees another model's cached components (even one created after the first is gone)."""
+    import gc
+    from heta.models import prepare_model, tiny_gpt2
+    from heta.baselines import make_explainer
+    m1 = prepare_model(tiny_gpt2(seed=1, init_std=0.2))
+    g1 = make_explainer("heta", m1, gpt2_tok, n_probes=1).attribute("a b c", target=" d").gate
+    del m1; gc.collect()
+    m2 = prepare_model(tiny_gpt2(seed=2, init_std=0.2))
+    g2 = make_explainer("heta-gate", m2, gpt2_tok, n_probes=1).attribute("a b c", target=" d").gate
+    assert not np.allclose(g1, g2)
