@@ -60,3 +60,10 @@ def test_bad_options(models, gpt2_tok, kw, msg):
 def test_spearman():
     assert spearman([1, 2, 3], [1, 2, 3]) == pytest.approx(1)
     with pytest.raises(ValueError, match="length mismatch"): spearman([1, 2], [1, 2, 3])
+
+def test_gauss_newton_last_k_all_layers_equals_embeddings(models, gpt2_tok):
+    """GPT-2's layer-0 input is X + position embeddings (a constant shift), so k = L must reproduce embedding-space GN."""
+    t = make_target(gpt2_tok, "one two three four", " five")
+    L = models["gpt2"].config.n_layer
+    torch.testing.assert_close(hessian_sensitivity(models["gpt2"], t, "gauss-newton", n_probes=3, last_k=L),
+                               hessian_sensitivity(models["gpt2"], t, "gauss-newton", n_probes=3), rtol=1e-4, atol=1e-7)
