@@ -11,10 +11,6 @@ from heta.baselines import (BASELINES, ABLATIONS, EXPLAINERS, make_explainer, he
 TEXT, Y = "Cam ordered a pizza and took it home. He had to use his chef knife to cut a", " slice"
 
 @pytest.fixture(scope="module")
-def models():
-    return {"gpt2": prepare_model(tiny_gpt2(init_std=0.2)), "llama": prepare_model(tiny_llama())}
-
-@pytest.fixture(scope="module")
 def target(gpt2_tok): return make_target(gpt2_tok, TEXT, Y)
 
 def _opts(name):

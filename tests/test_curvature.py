@@ -4,10 +4,6 @@ from heta.models import prepare_model, tiny_gpt2, tiny_llama
 from heta.targets import make_target
 from heta.curvature import hessian_sensitivity, hessian_sensitivity_naive, spearman, rademacher_probes
 
-@pytest.fixture(scope="module")
-def models():
-    return {"gpt2": prepare_model(tiny_gpt2(init_std=0.2)), "llama": prepare_model(tiny_llama())}
-
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
 @pytest.mark.parametrize("batch_size", [1, 5, 64])
 def test_batched_equals_naive(models, gpt2_tok, name, batch_size):

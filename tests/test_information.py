@@ -10,10 +10,6 @@ EOT = 50256
 SCHEMES = [("zero", None), ("mean", None), ("pad", EOT), ("eos", EOT), ("unk", EOT), ("delete", None)]
 
 @pytest.fixture(scope="module")
-def models():
-    return {"gpt2": prepare_model(tiny_gpt2(init_std=0.2)), "llama": prepare_model(tiny_llama())}
-
-@pytest.fixture(scope="module")
 def target(gpt2_tok): return make_target(gpt2_tok, TEXT, " slice")
 
 def test_every_scheme_is_covered():

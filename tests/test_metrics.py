@@ -13,10 +13,6 @@ from heta.metrics import (check_scores, target_of, masked_logprobs, masked_logpr
 TEXT, Y = "Cam ordered a pizza and took it home. He cut a", " slice"
 
 @pytest.fixture(scope="module")
-def models():
-    return {"gpt2": prepare_model(tiny_gpt2(init_std=0.2)), "llama": prepare_model(tiny_llama())}
-
-@pytest.fixture(scope="module")
 def target(gpt2_tok): return make_target(gpt2_tok, TEXT, Y)
 
 @pytest.fixture(scope="module")
