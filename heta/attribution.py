@@ -11,13 +11,13 @@ import torch
 
 from .models import Arch
 from .targets import Target, make_target, greedy_target
-from .flow import semantic_flow
+from .flow import semantic_flow, check_flow_options
 from .curvature import hessian_sensitivity, CURVATURE_MODES
-from .information import kl_information, mask_token_id, MASKS
+from .information import kl_information, unit_information, word_units, mask_token_id, MASKS
 
 # %% auto #0
-__all__ = ['COMPONENTS', 'NORMALIZE', 'Attribution', 'Explainer', 'HETA', 'window_spans', 'attribute', 'attribute_target',
-           'toy_gold_rate']
+__all__ = ['COMPONENTS', 'NORMALIZE', 'UNITS', 'PRESETS', 'DEFAULT_PRESET', 'Attribution', 'Explainer', 'normalise_term',
+           'shape_gate', 'combine', 'HETA', 'window_spans', 'attribute', 'attribute_target', 'toy_gold_rate']
 
 # %% ../nbs/05_heta.ipynb #f836824c
 def _versions() -> dict:
@@ -119,50 +119,151 @@ class Explainer:
         mw = self.arch.window
         if window == "auto": return min(512, mw) if mw else 512
         if window is None: return None
-        return int(window)
+        if isinstance(window, bool) or not isinstance(window, int):
+            raise ValueError(f"window={window!r}: give 'auto', None (refuse long contexts) or a number of tokens >= 8")
+        return window
     n_ticks = 1 # progress units per `_components` call
     def _components(self, target:Target, pbar=None) -> dict:
         raise NotImplementedError("an explainer implements _components(target) -> {'scores': tensor, ...}")
 
-NORMALIZE = ("sum", "none")
+# %% ../nbs/05_heta.ipynb #8651d856
+NORMALIZE = ("sum", "rank", "none")
 
-def _normalise(x:torch.Tensor, how:str) -> torch.Tensor:
+def normalise_term(x:torch.Tensor, # one component over the context, (T,)
+                   how:str # "sum", "rank" or "none"
+                  ) -> torch.Tensor:
+    "A component rescaled for mixing: raw, divided by its sum, or its ranks divided by their sum."
     if how == "none": return x
+    if how == "rank":
+        x = x.double()
+        r = torch.empty_like(x); r[x.argsort(stable=True)] = torch.arange(1, len(x) + 1, dtype=x.dtype)
+        for v in x.unique():   # ties share their mean rank
+            m = x == v
+            if m.sum() > 1: r[m] = r[m].mean()
+        return (r / r.sum()).float() if len(r) else r.float()
+    if how != "sum": raise ValueError(f"unknown normalize {how!r}: use one of {list(NORMALIZE)}")
     s = x.sum()
     return x / s if s > 0 else torch.zeros_like(x)
 
+# %% ../nbs/05_heta.ipynb #a1002a2d
+def shape_gate(gate:torch.Tensor, # M_T over the context, (T,), sums to 1; the last entry is the predicting position
+               pred:float=1.0, # weight of the predicting position's entry (0 leaves it out)
+               power:float=1.0, # exponent p: 1 keeps the gate, 0 makes it uniform
+               mix:float=0.0 # share lambda of the uniform distribution mixed in
+              ) -> torch.Tensor:
+    "The gate reweighted at the predicting position, raised to `power`, mixed with uniform, and renormalised to sum 1."
+    g = gate.double().clamp_min(0).clone()
+    if len(g) > 1: g[-1] = g[-1] * pred
+    g = torch.where(g > 0, g.pow(power), torch.zeros_like(g)) if power != 1 else g
+    g = g / g.sum() if g.sum() > 0 else torch.full_like(g, 1 / len(g))
+    return ((1 - mix) * g + mix / len(g)).float()
+
+# %% ../nbs/05_heta.ipynb #830c1ae0
+@torch.no_grad()
+def combine(gate, S, I, # the three components over the context, (T,) each
+            beta:float=0.5, gamma:float=0.5, # weights of S and I
+            normalize:str="sum", # "sum", "rank" or "none" (see `normalise_term`)
+            gate_pred:float=1.0, gate_power:float=1.0, gate_mix:float=0.0 # see `shape_gate`
+           ) -> torch.Tensor:
+    "HETA scores: shaped gate times (beta * S^ + gamma * I^)."
+    g = shape_gate(torch.as_tensor(gate), gate_pred, gate_power, gate_mix)
+    return g * (beta * normalise_term(torch.as_tensor(S).float(), normalize) + gamma * normalise_term(torch.as_tensor(I).float(), normalize))
+
+# %% ../nbs/05_heta.ipynb #abbbf914
+from .flow import FLOW_PRESETS, FLOW_DEFAULTS
+UNITS = ("token", "word")
+PRESETS = {
+    "paper": dict(beta=0.5, gamma=0.5, curvature="exact", mask="zero", unit="token", normalize="none",
+                  gate_pred=1.0, gate_power=1.0, gate_mix=0.0, flow=dict(FLOW_PRESETS["paper"])),
+    "classic": dict(beta=0.5, gamma=0.5, curvature="exact", mask="zero", unit="token", normalize="sum",
+                    gate_pred=1.0, gate_power=1.0, gate_mix=0.0, flow={}),
+    "grounded": dict(beta=0.5, gamma=0.5, curvature="gauss-newton", mask="zero", unit="word", normalize="rank",
+                     gate_pred=0.0, gate_power=0.5, gate_mix=0.0, flow={}),
+}
+DEFAULT_PRESET = "grounded"
+
+# %% ../nbs/05_heta.ipynb #6ccec588
+_CURVATURE_OPTIONS = {"exact": {"last_k"}, "gauss-newton": {"last_k", "top_k"}, "low-rank": {"last_k", "rank"}}
+
+def _check_curvature_options(mode:str, options:dict):
+    "Refuse curvature options that the chosen mode does not use (they would be silently ignored)."
+    if not isinstance(options, dict): raise ValueError(f"curvature_options={options!r}: give a dict, e.g. {{'top_k': 32}}")
+    bad = sorted(set(options) - _CURVATURE_OPTIONS[mode])
+    if bad: raise ValueError(f"curvature_options {bad} do not apply to curvature={mode!r}: it takes {sorted(_CURVATURE_OPTIONS[mode])}")
+
+# %% ../nbs/05_heta.ipynb #5321b575
+def _number(name, v, lo=None, hi=None, integer=False):
+    "v as a float (or int), or a ValueError naming the parameter and the valid range."
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (not integer or float(v).is_integer()) and math.isfinite(v)
+    if ok and lo is not None: ok = v >= lo
+    if ok and hi is not None: ok = v <= hi
+    if not ok:
+        rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
+        raise ValueError(f"{name}={v!r}: give {'an integer' if integer else 'a number'}{rng}")
+    return int(v) if integer else float(v)
+
 class HETA(Explainer):
-    "Hessian-Enhanced Token Attribution for a causal LM."
+    "Hessian-Enhanced Token Attribution for a causal LM; `None` means: take the value from `preset`."
     method, n_ticks = "heta", 3
     def __init__(self, model, tokenizer,
-                 beta:float=0.5, # weight of the curvature term S
-                 gamma:float=0.5, # weight of the information term I
+                 preset:str=DEFAULT_PRESET, # "grounded" (default), "paper" or "classic": see `PRESETS`
+                 beta:float=None, # weight of the curvature term S
+                 gamma:float=None, # weight of the information term I
                  n_probes:int=10, # Rademacher probes per token for S
-                 curvature:str="exact", # "exact", "gauss-newton" or "low-rank" (chapter 03)
-                 mask:str="zero", # masking scheme for I (chapter 04)
+                 curvature:str=None, # "exact", "gauss-newton" or "low-rank" (chapter 03)
+                 mask:str=None, # masking scheme for I (chapter 04)
+                 unit:str=None, # "token": mask one token at a time for I; "word": mask whole words (chapter 04)
                  seed:int=0, # probe seed
-                 normalize:str="sum", # "sum": S and I each sum to 1 before mixing; "none": raw (the paper's formula)
+                 normalize:str=None, # "sum", "rank" or "none" (the paper's raw scales): see `normalise_term`
+                 gate_pred:float=None, # weight of the predicting position in the gate (see `shape_gate`)
+                 gate_power:float=None, # exponent of the gate: 1 as computed, 0 uniform
+                 gate_mix:float=None, # share of the uniform distribution mixed into the gate
                  window="auto", # long contexts: "auto" (min(512, model window) when needed), an int, or None (refuse)
                  tail:int=32, # tokens at the end of the context kept in every window
                  batch_size:int=32, # HVPs / masked variants per pass
-                 flow:dict=None, # options for heta.flow.semantic_flow
+                 flow:dict=None, # options for heta.flow.semantic_flow (default: the preset's)
                  curvature_options:dict=None, # extra options for hessian_sensitivity (last_k, top_k, rank)
                  progress:bool=False): # show a progress bar for multi-step or windowed work
-        if beta < 0 or gamma < 0: raise ValueError(f"beta={beta} and gamma={gamma} must be non-negative")
+        if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}: use one of {list(PRESETS)}")
+        given = dict(beta=beta, gamma=gamma, curvature=curvature, mask=mask, unit=unit, normalize=normalize,
+                     gate_pred=gate_pred, gate_power=gate_power, gate_mix=gate_mix, flow=flow)
+        o = {k: (PRESETS[preset][k] if v is None else v) for k, v in given.items()}
+        beta, gamma = _number("beta", o["beta"], 0), _number("gamma", o["gamma"], 0)
         if beta == 0 and gamma == 0: raise ValueError("beta and gamma are both 0: every score would be 0")
-        if n_probes < 1: raise ValueError(f"n_probes={n_probes}: need at least one probe")
-        if curvature not in CURVATURE_MODES: raise ValueError(f"unknown curvature mode {curvature!r}: use one of {list(CURVATURE_MODES)}")
-        if mask not in MASKS: raise ValueError(f"unknown mask {mask!r}: use one of {list(MASKS)}")
-        if normalize not in NORMALIZE: raise ValueError(f"unknown normalize {normalize!r}: use one of {list(NORMALIZE)}")
-        super().__init__(model, tokenizer, window=window, tail=tail, progress=progress, beta=beta, gamma=gamma,
-                         n_probes=n_probes, curvature=curvature, mask=mask, seed=seed, normalize=normalize,
-                         batch_size=batch_size, flow=dict(flow or {}), curvature_options=dict(curvature_options or {}))
-        self.mask_id = mask_token_id(tokenizer, mask) if mask in ("pad", "eos", "unk") else None
+        n_probes, batch_size = _number("n_probes", n_probes, 1, integer=True), _number("batch_size", batch_size, 1, integer=True)
+        for name, val, valid in (("curvature", o["curvature"], list(CURVATURE_MODES)), ("mask", o["mask"], list(MASKS)),
+                                 ("unit", o["unit"], list(UNITS)), ("normalize", o["normalize"], list(NORMALIZE))):
+            if not isinstance(val, str) or val not in valid: raise ValueError(f"unknown {name} {val!r}: use one of {valid}")
+        if o["unit"] == "word" and o["mask"] == "delete":
+            raise ValueError("unit='word' masks whole words by replacement; mask='delete' removes single tokens: use another mask or unit='token'")
+        if not isinstance(o["flow"], dict): raise ValueError(f"flow={o['flow']!r}: give a dict of heta.flow.semantic_flow options")
+        unknown = sorted(set(o["flow"]) - set(FLOW_DEFAULTS))
+        if unknown: raise ValueError(f"flow options {unknown} are unknown: semantic_flow takes {list(FLOW_DEFAULTS)}")
+        check_flow_options(**o["flow"])
+        curvature_options = dict(curvature_options or {})
+        _check_curvature_options(o["curvature"], curvature_options)
+        super().__init__(model, tokenizer, window=window, tail=tail, progress=progress, preset=preset, beta=beta, gamma=gamma,
+                         n_probes=n_probes, curvature=o["curvature"], mask=o["mask"], unit=o["unit"], seed=int(seed),
+                         normalize=o["normalize"], gate_pred=_number("gate_pred", o["gate_pred"], 0),
+                         gate_power=_number("gate_power", o["gate_power"], 0), gate_mix=_number("gate_mix", o["gate_mix"], 0, 1),
+                         batch_size=batch_size, flow=dict(o["flow"]), curvature_options=curvature_options)
+        self.mask_id = mask_token_id(tokenizer, o["mask"]) if o["mask"] in ("pad", "eos", "unk") else None
 
 # %% ../nbs/05_heta.ipynb #07b283af
-@torch.no_grad()
-def _combine(gate, S, I, beta, gamma, normalize):
-    return gate * (beta * _normalise(S, normalize) + gamma * _normalise(I, normalize))
+def _information(self, target:Target) -> torch.Tensor:
+    "I over the context: one token masked at a time, or whole words (`unit='word'`)."
+    st = self.settings
+    if st["unit"] == "word":
+        t = target.step(0) if target.n_steps > 1 else target
+        return unit_information(self.model, t, word_units(t.context_tokens, t.context_offsets), mask=st["mask"],
+                                mask_token_id=self.mask_id, batch_size=st["batch_size"])
+    return kl_information(self.model, target, mask=st["mask"], mask_token_id=self.mask_id, batch_size=st["batch_size"])
+
+def _scores(self, c:dict) -> torch.Tensor:
+    "Eq. 5 on computed components with this explainer's weights, normalisation and gate shape."
+    st = self.settings
+    return combine(c["gate"], c["curvature"], c["information"], st["beta"], st["gamma"], st["normalize"],
+                   st["gate_pred"], st["gate_power"], st["gate_mix"])
 
 def _components(self, target:Target, pbar=None) -> dict:
     "Gate, S, I and the HETA scores for a single-step target whose context fits the model."
@@ -171,10 +272,10 @@ def _components(self, target:Target, pbar=None) -> dict:
     gate = semantic_flow(self.model, target, **st["flow"]).float(); tick("gate")
     S = hessian_sensitivity(self.model, target, mode=st["curvature"], n_probes=st["n_probes"], seed=st["seed"],
                             batch_size=st["batch_size"], **st["curvature_options"]).float(); tick("curvature")
-    I = kl_information(self.model, target, mask=st["mask"], mask_token_id=self.mask_id, batch_size=st["batch_size"]).float()
-    tick("information")
-    return dict(gate=gate, curvature=S, information=I, scores=_combine(gate, S, I, st["beta"], st["gamma"], st["normalize"]))
-HETA._components = _components
+    I = self._information(target).float(); tick("information")
+    c = dict(gate=gate, curvature=S, information=I)
+    return dict(c, scores=self._scores(c))
+HETA._information, HETA._scores, HETA._components = _information, _scores, _components
 
 # %% ../nbs/05_heta.ipynb #e0ff9fb6
 def window_spans(n_body:int, span:int) -> list:
@@ -200,7 +301,8 @@ def _windowed(self, target:Target, pbar=None) -> dict:
     for a, b in window_spans(len(body), W - q):
         keep = body[a:b] + tail
         ids = torch.cat([target.input_ids[keep], target.input_ids[target.target_pos:target.target_pos + 1]])
-        wt = Target(target.text, ids, [target.offsets[i] for i in keep] + [target.offsets[target.target_pos]], len(keep))
+        wt = Target(target.text, ids, [target.offsets[i] for i in keep] + [target.offsets[target.target_pos]], len(keep),
+                    tokens=[target.tokens[i] for i in keep] + [target.tokens[target.target_pos]])
         for k, v in self._components(wt, pbar).items():
             acc.setdefault(k, torch.zeros(C))[keep] += v.float()
         count[keep] += 1

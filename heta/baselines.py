@@ -13,13 +13,13 @@ import torch
 from .targets import Target, input_embeddings, target_logprob
 from .flow import semantic_flow, capture_attention, FLOW_PRESETS
 from .information import mask_embedding, mask_token_id, masked_variants, MASKS
-from .attribution import Explainer, HETA, Attribution, _normalise, _combine
+from .attribution import Explainer, HETA, Attribution, normalise_term, shape_gate
 
 # %% auto #0
 __all__ = ['IG_RULES', 'IG_BASELINES', 'ABLATIONS', 'CACHE_SIZE', 'BASELINES', 'EXPLAINERS', 'RandomExplainer',
            'AttentionExplainer', 'RolloutExplainer', 'target_gradient', 'GradientNorm', 'InputXGradient',
-           'integrated_gradients', 'IntegratedGradients', 'occlusion_drops', 'Occlusion', 'ablation_scores',
-           'heta_ablations', 'clear_component_cache', 'HETAVariant', 'make_explainer']
+           'integrated_gradients', 'IntegratedGradients', 'occlusion_drops', 'Occlusion', 'LastToken', 'Recency',
+           'ablation_scores', 'heta_ablations', 'clear_component_cache', 'HETAVariant', 'make_explainer']
 
 # %% ../nbs/06_baselines.ipynb #f329354d
 def _input_key(target:Target) -> int:
@@ -202,17 +202,47 @@ class Occlusion(Explainer):
         if pbar is not None: pbar.update(1)
         return {"scores": s}
 
+# %% ../nbs/06_baselines.ipynb #8601367d
+class LastToken(Explainer):
+    "All mass on the predicting position (the last context token): the shortcut baseline."
+    method = "last-token"
+    def __init__(self, model, tokenizer, window="auto", tail:int=32, progress:bool=False):
+        super().__init__(model, tokenizer, window=window, tail=tail, progress=progress)
+    def _components(self, target:Target, pbar=None) -> dict:
+        s = torch.zeros(target.target_pos); s[-1] = 1.0
+        if pbar is not None: pbar.update(1)
+        return {"scores": s}
+
+class Recency(Explainer):
+    "Mass decaying with distance from the predicting position: 2 ** (-distance / half_life)."
+    method = "recency"
+    def __init__(self, model, tokenizer,
+                 half_life:float=4.0, # tokens over which the score halves
+                 window="auto", tail:int=32, progress:bool=False):
+        if isinstance(half_life, bool) or not isinstance(half_life, (int, float)) or not half_life > 0:
+            raise ValueError(f"half_life={half_life!r}: give a positive number of tokens")
+        super().__init__(model, tokenizer, window=window, tail=tail, progress=progress, half_life=float(half_life))
+    def _components(self, target:Target, pbar=None) -> dict:
+        dist = torch.arange(target.target_pos - 1, -1, -1, dtype=torch.float64)
+        if pbar is not None: pbar.update(1)
+        return {"scores": (2.0 ** (-dist / self.settings["half_life"])).float()}
+
 # %% ../nbs/06_baselines.ipynb #937fd1c1
 ABLATIONS = ("heta-gate", "heta-S", "heta-I", "heta-gate-S", "heta-gate-I")
 
 def ablation_scores(gate:torch.Tensor, # M_T (T,)
                     S:torch.Tensor, # curvature (T,)
                     I:torch.Tensor, # information (T,)
-                    normalize:str="sum" # HETA's `normalize`: how S and I are scaled before mixing
+                    normalize:str="sum", # HETA's `normalize`: how S and I are scaled before mixing
+                    gate_pred:float=1.0, gate_power:float=1.0, gate_mix:float=0.0 # HETA's gate shape (`shape_gate`)
                    ) -> dict:
     "The five HETA ablations from one set of components: {name: scores}."
-    S, I = _normalise(S, normalize), _normalise(I, normalize)
-    return {"heta-gate": gate, "heta-S": S, "heta-I": I, "heta-gate-S": gate * S, "heta-gate-I": gate * I}
+    g = shape_gate(torch.as_tensor(gate), gate_pred, gate_power, gate_mix)
+    S, I = normalise_term(torch.as_tensor(S).float(), normalize), normalise_term(torch.as_tensor(I).float(), normalize)
+    return {"heta-gate": g, "heta-S": S, "heta-I": I, "heta-gate-S": g * S, "heta-gate-I": g * I}
+
+_SHAPE = ("normalize", "gate_pred", "gate_power", "gate_mix")
+_SHAPE_DEFAULTS = dict(normalize="sum", gate_pred=1.0, gate_power=1.0, gate_mix=0.0)
 
 def heta_ablations(a:Attribution) -> dict:
     "All five ablations of a HETA `Attribution` as Attributions of their own, derived without recomputation."
@@ -222,9 +252,9 @@ def heta_ablations(a:Attribution) -> dict:
         raise ValueError(f"the target has {a.settings['n_steps']} tokens and the components are summed over its steps, "
                          "so the ablations cannot be derived exactly: attribute a single-token target, use generate=, "
                          "or use make_explainer('heta-gate', ...) and the other ablation explainers")
-    nz = a.settings.get("normalize", "sum")
+    shape = {k: a.settings.get(k, _SHAPE_DEFAULTS[k]) for k in _SHAPE}
     g, S, I = (torch.as_tensor(x, dtype=torch.float32) for x in (a.gate, a.curvature, a.information))
-    rows = [ablation_scores(g[j], S[j], I[j], nz) for j in range(len(g))] if a.is_matrix else [ablation_scores(g, S, I, nz)]
+    rows = [ablation_scores(g[j], S[j], I[j], **shape) for j in range(len(g))] if a.is_matrix else [ablation_scores(g, S, I, **shape)]
     out = {}
     for name in ABLATIONS:
         s = torch.stack([r[name] for r in rows]) if a.is_matrix else rows[0][name]
@@ -257,7 +287,7 @@ class HETAVariant(HETA):
         self.method, self.cache = variant, cache
         if variant != "heta": self.settings["ablation"] = variant
     def _key(self, target:Target):
-        st = {k: v for k, v in self.settings.items() if k not in ("ablation", "window", "tail", "beta", "gamma")}
+        st = {k: v for k, v in self.settings.items() if k not in ("ablation", "window", "tail", "beta", "gamma", "preset") + _SHAPE}
         return (repr(sorted(st.items())), target.target_pos,
                 target.input_ids[:target.target_pos + 1].numpy().tobytes())
     def _components(self, target:Target, pbar=None) -> dict:
@@ -276,14 +306,14 @@ class HETAVariant(HETA):
                 while len(cache) > CACHE_SIZE: cache.popitem(last=False)
         st = self.settings
         if self.method == "heta":
-            scores = _combine(c["gate"], c["curvature"], c["information"], st["beta"], st["gamma"], st["normalize"])
-        else: scores = ablation_scores(c["gate"], c["curvature"], c["information"], st["normalize"])[self.method]
+            scores = self._scores(c)
+        else: scores = ablation_scores(c["gate"], c["curvature"], c["information"], **{k: st[k] for k in _SHAPE})[self.method]
         return dict(c, scores=scores)
 
 # %% ../nbs/06_baselines.ipynb #110d72c4
 BASELINES = {"random": RandomExplainer, "attention": AttentionExplainer, "rollout": RolloutExplainer,
              "saliency": GradientNorm, "input-x-gradient": InputXGradient, "ig": IntegratedGradients,
-             "occlusion": Occlusion}
+             "occlusion": Occlusion, "last-token": LastToken, "recency": Recency}
 EXPLAINERS = ("heta",) + ABLATIONS + tuple(BASELINES)
 
 def _options(cls) -> list:

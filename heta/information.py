@@ -11,7 +11,7 @@ from .targets import Target, input_embeddings
 
 # %% auto #0
 __all__ = ['MASKS', 'TOKEN_MASKS', 'mask_token_id', 'mask_embedding', 'masked_variants', 'kl_divergence', 'kl_information_naive',
-           'kl_information']
+           'kl_information', 'word_units', 'unit_information']
 
 # %% ../nbs/04_information.ipynb #af2218ee
 MASKS = ("zero", "mean", "pad", "eos", "unk", "delete")
@@ -167,3 +167,53 @@ def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
                                  use_cache=True).last_hidden_state[:, -1]
         out[which] = kl_divergence(logp, _logprobs(model, h)).cpu()
     return out.float()
+
+# %% ../nbs/04_information.ipynb #5c0e4d7e
+def word_units(tokens:list, # each context token's text (Target.context_tokens)
+               offsets:list=None # their (start, end) spans; a token with an empty span is a unit of its own
+              ) -> list:
+    "Context positions grouped into words: a list of lists of token indices, in order."
+    units, prev = [], None
+    for i, tk in enumerate(tokens):
+        alnum = any(ch.isalnum() for ch in tk)
+        special = offsets is not None and offsets[i][1] <= offsets[i][0] and tk != ""
+        joins = bool(units) and (alnum and prev is not None and not tk[:1].isspace() and not prev[-1:].isspace()
+                 and any(ch.isalnum() for ch in prev) and not special)
+        if joins or (bool(units) and tk == ""): units[-1].append(i)   # "" is the 2nd piece of a split character
+        else: units.append([i])
+        prev = None if special else (prev + tk if joins else tk)
+    return units
+
+# %% ../nbs/04_information.ipynb #8baa61c8
+@torch.no_grad()
+def unit_information(model, # a causal LM prepared by `heta.models.prepare_model`
+                     target:Target, # the prediction to explain (its first step)
+                     units:list, # lists of context positions masked together (e.g. `word_units`)
+                     mask:str="zero", # a replacement scheme: "zero", "mean", "pad", "eos" or "unk"
+                     mask_token_id:int=None, # token id for mask="pad"/"eos"/"unk"
+                     batch_size:int=32, # masked variants per forward pass
+                     spread:bool=True # True: (target_pos,) per token, each unit's KL shared by its tokens; False: (len(units),)
+                    ) -> torch.Tensor:
+    "KL(P || P_u) for each unit u of context positions masked together: float32 on CPU."
+    if mask == "delete": raise ValueError("mask='delete' removes one token at a time; masking units needs a replacement mask: "
+                                          "use mask='zero', 'mean', 'pad', 'eos' or 'unk', or unit='token'")
+    m = mask_embedding(model, mask, mask_token_id)
+    target = _check_target(target)
+    if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size={batch_size!r}: give a positive int")
+    T = target.target_pos
+    flat = [int(i) for u in units for i in u]
+    if len(units) == 0 or any(len(u) == 0 for u in units) or any(not 0 <= i < T for i in flat):
+        raise ValueError(f"units must be non-empty lists of context positions 0..{T-1}")
+    X = input_embeddings(model, target.context_ids)
+    M = torch.zeros(len(units), T, dtype=torch.bool, device=X.device)
+    for k, u in enumerate(units): M[k, list(u)] = True
+    logp = _logprobs(model, model.base_model(inputs_embeds=X, use_cache=False).last_hidden_state[:, -1])
+    out = torch.empty(len(units), dtype=torch.float64)
+    for c in range(0, len(units), batch_size):
+        V = torch.where(M[c:c + batch_size, :, None], m.to(X.dtype), X)
+        h = model.base_model(inputs_embeds=V, use_cache=False).last_hidden_state[:, -1]
+        out[c:c + batch_size] = kl_divergence(logp, _logprobs(model, h)).cpu()
+    if not spread: return out.float()
+    res = torch.zeros(T, dtype=torch.float64)
+    for k, u in enumerate(units): res[list(u)] += out[k] / len(u)
+    return res.float()

@@ -26,13 +26,49 @@ def naive_heta(model, target, beta, gamma, n_probes, seed, normalize):
 def test_pipeline_matches_naive(gpt2, gpt2_tok, normalize, arch):
     model = gpt2 if arch == "gpt2" else prepare_model(tiny_llama())
     text, target = "Cam ordered a pizza and took it home. He cut a", " slice"
-    a = HETA(model, gpt2_tok, beta=0.3, gamma=0.7, n_probes=3, seed=5, normalize=normalize).attribute(text, target=target)
+    a = HETA(model, gpt2_tok, preset="classic", beta=0.3, gamma=0.7, n_probes=3, seed=5, normalize=normalize).attribute(text, target=target)
     ref, gate, S, I = naive_heta(model, make_target(gpt2_tok, text, target), 0.3, 0.7, 3, 5, normalize)
     np.testing.assert_allclose(a.gate, gate.numpy(), atol=1e-5)
     np.testing.assert_allclose(a.curvature, S.numpy(), rtol=1e-4, atol=1e-6 * float(S.abs().max()))
     np.testing.assert_allclose(a.information, I.numpy(), atol=1e-5)
     scale = float(np.abs(ref.numpy()).max())
     np.testing.assert_allclose(a.scores, ref.numpy(), atol=1e-5 * max(scale, 1.0))
+
+def naive_word_information(model, target, units):
+    "KL of the next-token distribution when each unit is zero-masked, one forward pass per unit, shared by its tokens."
+    from heta.targets import input_embeddings, next_logprobs
+    X = input_embeddings(model, target.context_ids)[0]
+    with torch.no_grad():
+        p = next_logprobs(model, X[None])[0].double()
+        out = torch.zeros(target.target_pos, dtype=torch.float64)
+        for u in units:
+            Xm = X.clone(); Xm[u] = 0
+            q = next_logprobs(model, Xm[None])[0].double()
+            out[u] = (p.exp() * (p - q)).sum() / len(u)
+    return out
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_grounded_preset_matches_naive(gpt2, gpt2_tok, arch):
+    "The default preset: rank-normalised S (Gauss-Newton) and whole-word I under a shaped gate, composed by hand."
+    from heta.attribution import PRESETS, shape_gate
+    from heta.curvature import hessian_sensitivity
+    from heta.information import word_units
+    model = gpt2 if arch == "gpt2" else prepare_model(tiny_llama())
+    text, target = "Dr. Vrenmiquel ordered a pizza and took it home. He cut a", " slice"
+    a = HETA(model, gpt2_tok, n_probes=3, seed=5).attribute(text, target=target)
+    t = make_target(gpt2_tok, text, target); p = PRESETS["grounded"]
+    gate = semantic_flow_naive(model, t)
+    S = hessian_sensitivity(model, t, mode=p["curvature"], n_probes=3, seed=5)
+    I = naive_word_information(model, t, word_units(t.context_tokens, t.context_offsets))
+    def ranks(x):   # 1 = smallest, ties share their mean rank, scaled to sum 1
+        x = np.asarray(x, dtype=np.float64); r = np.array([(x < v).sum() + ((x == v).sum() + 1) / 2 for v in x])
+        return r / r.sum()
+    norm = ranks if p["normalize"] == "rank" else (lambda x: np.asarray(x) / np.sum(x))
+    g = shape_gate(gate, p["gate_pred"], p["gate_power"], p["gate_mix"]).numpy()
+    ref = g * (p["beta"] * norm(S.numpy()) + p["gamma"] * norm(I.numpy()))
+    np.testing.assert_allclose(a.information, I.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(a.scores, ref, rtol=1e-4, atol=1e-7)
+    assert a.settings["preset"] == "grounded"
 
 def test_save_load_round_trip(gpt2, gpt2_tok, tmp_path):
     a = HETA(gpt2, gpt2_tok, n_probes=2).attribute("Hello <world> & \"friends\"\n\tagain", target=" end")
@@ -65,8 +101,12 @@ def test_window_longer_than_model(gpt2_tok):
     with pytest.raises(ValueError, match="over the model's window"):
         HETA(model, gpt2_tok, window=None).attribute(text, target=" end")
 
-@pytest.mark.parametrize("kw,msg", [(dict(beta=-0.1), "non-negative"), (dict(gamma=-1), "non-negative"),
-                                    (dict(n_probes=0), "at least one probe"), (dict(mask="x"), "unknown mask"),
+@pytest.mark.parametrize("kw,msg", [(dict(beta=-0.1), "beta=-0.1"), (dict(gamma=-1), "gamma=-1"),
+                                    (dict(n_probes=0), "n_probes=0"), (dict(n_probes=2.5), "an integer"),
+                                    (dict(beta="a"), "give a number"), (dict(preset="fast"), "unknown preset"),
+                                    (dict(flow={"bogus": 1}), "bogus"), (dict(window="big"), "window"),
+                                    (dict(curvature="exact", curvature_options={"top_k": 4}), "do not apply"),
+                                    (dict(unit="sentence"), "unknown unit"), (dict(gate_power=-1), "gate_power=-1"), (dict(mask="x"), "unknown mask"),
                                     (dict(curvature="x"), "unknown curvature"), (dict(normalize="max"), "unknown normalize"),
                                     (dict(beta=0, gamma=0), "both 0")])
 def test_bad_settings(gpt2, gpt2_tok, kw, msg):
