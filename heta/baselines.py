@@ -16,7 +16,7 @@ from .information import mask_embedding, mask_token_id, masked_variants, MASKS
 from .attribution import Explainer, HETA, Attribution, normalise_term, shape_gate
 
 # %% auto #0
-__all__ = ['IG_RULES', 'IG_BASELINES', 'ABLATIONS', 'CACHE_SIZE', 'BASELINES', 'EXPLAINERS', 'RandomExplainer',
+__all__ = ['IG_RULES', 'IG_BASELINES', 'ABLATIONS', 'CACHE_SIZE', 'BASELINES', 'PRESET_METHODS', 'EXPLAINERS', 'RandomExplainer',
            'AttentionExplainer', 'RolloutExplainer', 'target_gradient', 'GradientNorm', 'InputXGradient',
            'integrated_gradients', 'IntegratedGradients', 'occlusion_drops', 'Occlusion', 'LastToken', 'Recency',
            'ablation_scores', 'heta_ablations', 'clear_component_cache', 'HETAVariant', 'make_explainer']
@@ -284,7 +284,7 @@ class HETAVariant(HETA):
         if variant != "heta" and variant not in ABLATIONS:
             raise ValueError(f"variant={variant!r}: use 'heta' or one of {', '.join(map(repr, ABLATIONS))}")
         super().__init__(model, tokenizer, **heta_options)
-        self.method, self.cache = variant, cache
+        self.method, self.variant, self.cache = variant, variant, cache
         if variant != "heta": self.settings["ablation"] = variant
     def _key(self, target:Target):
         st = {k: v for k, v in self.settings.items() if k not in ("ablation", "window", "tail", "beta", "gamma", "preset") + _SHAPE}
@@ -305,30 +305,36 @@ class HETAVariant(HETA):
                 cache[key] = c
                 while len(cache) > CACHE_SIZE: cache.popitem(last=False)
         st = self.settings
-        if self.method == "heta":
+        if self.variant == "heta":
             scores = self._scores(c)
-        else: scores = ablation_scores(c["gate"], c["curvature"], c["information"], **{k: st[k] for k in _SHAPE})[self.method]
+        else: scores = ablation_scores(c["gate"], c["curvature"], c["information"], **{k: st[k] for k in _SHAPE})[self.variant]
         return dict(c, scores=scores)
 
 # %% ../nbs/06_baselines.ipynb #110d72c4
 BASELINES = {"random": RandomExplainer, "attention": AttentionExplainer, "rollout": RolloutExplainer,
              "saliency": GradientNorm, "input-x-gradient": InputXGradient, "ig": IntegratedGradients,
              "occlusion": Occlusion, "last-token": LastToken, "recency": Recency}
-EXPLAINERS = ("heta",) + ABLATIONS + tuple(BASELINES)
+PRESET_METHODS = {"heta-paper": "paper", "heta-classic": "classic"}   # HETA under another preset, as a method of its own
+EXPLAINERS = ("heta",) + tuple(PRESET_METHODS) + ABLATIONS + tuple(BASELINES)
 
 def _options(cls) -> list:
     if issubclass(cls, HETAVariant): return [p for p in inspect.signature(HETA.__init__).parameters][3:] + ["cache"]
     return [p for p in inspect.signature(cls.__init__).parameters][3:]
 
-def make_explainer(name:str, # one of `EXPLAINERS`: "heta", an ablation ("heta-gate", ...) or a baseline ("ig", ...)
+def make_explainer(name:str, # one of `EXPLAINERS`: "heta", a preset ("heta-paper"), an ablation ("heta-gate", ...) or a baseline ("ig", ...)
                    model, # a causal LM prepared by `heta.models.prepare_model`
                    tokenizer, # its (fast) tokenizer
                    **options # the method's own options (e.g. n_probes= for HETA, steps= for "ig", seed= for "random")
                   ) -> Explainer:
     "Build any explainer by name."
     if name == "heta" or name in ABLATIONS: cls, extra = HETAVariant, dict(variant=name)
+    elif name in PRESET_METHODS:
+        if "preset" in options: raise ValueError(f"{name!r} is HETA with preset={PRESET_METHODS[name]!r}: give no preset= option")
+        cls, extra = HETAVariant, dict(variant="heta", preset=PRESET_METHODS[name])
     elif name in BASELINES: cls, extra = BASELINES[name], {}
     else: raise ValueError(f"unknown explainer {name!r}: use one of {', '.join(map(repr, EXPLAINERS))}")
     bad = sorted(set(options) - set(_options(cls)))
     if bad: raise ValueError(f"{name!r} does not take {', '.join(bad)}; its options are: {', '.join(_options(cls))}")
-    return cls(model, tokenizer, **extra, **options)
+    ex = cls(model, tokenizer, **extra, **options)
+    if name in PRESET_METHODS: ex.method = name
+    return ex

@@ -33,8 +33,9 @@ def _explainer(args):
     from heta.models import load_model
     from heta.attribution import HETA
     model, tok = load_model(args.model)
-    return HETA(model, tok, n_probes=args.probes, curvature=args.curvature, mask=args.mask, seed=args.seed,
-                normalize=args.normalize, progress=not args.quiet)
+    return HETA(model, tok, preset=args.preset, n_probes=args.probes, curvature=args.curvature, mask=args.mask,
+                unit=args.unit, seed=args.seed, normalize=args.normalize, beta=args.beta, gamma=args.gamma,
+                window=args.window, batch_size=args.batch_size, progress=not args.quiet)
 
 def report(a, top:int=5, color:bool=True) -> str:
     "The text report the CLI prints for an attribution."
@@ -75,12 +76,16 @@ def cmd_demo(args):
     cmd_attribute(args)
 
 # %% ../nbs/11_cli.ipynb #8942b174
-DEFAULT_METHODS = "heta,heta-gate,heta-S,heta-I,heta-gate-S,heta-gate-I,occlusion,ig,saliency,input-x-gradient,rollout,attention,random"
+DEFAULT_METHODS = ("heta,heta-paper,heta-gate,heta-S,heta-I,heta-gate-S,heta-gate-I,occlusion,ig,saliency,input-x-gradient,"
+                   "rollout,attention,last-token,recency,random")
 
 def cmd_evaluate(args):
     from heta.evaluate import run, to_markdown
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if not methods: raise ValueError("--methods is empty: give a comma-separated list, e.g. heta,ig,occlusion")
+    from heta.baselines import EXPLAINERS
+    bad = [m for m in methods if m not in EXPLAINERS]
+    if bad: raise ValueError(f"unknown method(s) {', '.join(bad)}: use names from {', '.join(EXPLAINERS)}")
     hopts = {"curvature": args.curvature, "n_probes": args.probes}
     options = {m: dict(hopts) for m in methods if m == "heta" or m.startswith("heta-")}
     out = args.out or f"runs/eval-{args.model}-{args.dataset}".replace("/", "_")
@@ -92,13 +97,41 @@ def cmd_evaluate(args):
     print(f"results: {out}/results.jsonl, summary: {out}/summary.md, plot: {out}/summary.png")
 
 # %% ../nbs/11_cli.ipynb #c649212f
+def _positive(kind):
+    "An argparse type: a positive int or float, refused at parse time (before any model is loaded)."
+    def parse(v):
+        try: x = kind(v)
+        except ValueError: raise argparse.ArgumentTypeError(f"{v!r} is not a{'n integer' if kind is int else ' number'}")
+        if not x > 0: raise argparse.ArgumentTypeError(f"{v!r} must be > 0")
+        return x
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    "`--help` shows each option's default, except where there is none to show (None, False)."
+    def _get_help_string(self, action):
+        return action.help if action.default in (None, False) else super()._get_help_string(action)
+
+def _window(v):
+    if v in ("auto", "none"): return None if v == "none" else v
+    return _positive(int)(v)
+
 def _common(s, json_default=None, html_default=None):
-    s.add_argument("--model", default="smollm2-135m", help="model name or path (default: the offline smollm2-135m)")
-    s.add_argument("--curvature", default="exact", help="exact | gauss-newton | low-rank")
-    s.add_argument("--probes", type=int, default=10, help="Rademacher probes per token")
-    s.add_argument("--mask", default="zero", help="masking scheme for the KL term")
-    s.add_argument("--normalize", default="sum", help="sum | none")
-    s.add_argument("--seed", type=int, default=0)
+    from heta.attribution import PRESETS, DEFAULT_PRESET, NORMALIZE, UNITS
+    from heta.curvature import CURVATURE_MODES
+    from heta.information import MASKS
+    s.add_argument("--model", default="smollm2-135m", help="model name or path")
+    s.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS), help="HETA configuration (chapter 05)")
+    s.add_argument("--curvature", choices=list(CURVATURE_MODES), help="curvature mode (default: the preset's)")
+    s.add_argument("--probes", type=_positive(int), default=10, help="Rademacher probes per token")
+    s.add_argument("--mask", choices=list(MASKS), help="masking scheme for the KL term (default: the preset's)")
+    s.add_argument("--unit", choices=list(UNITS), help="mask tokens or whole words for the KL term (default: the preset's)")
+    s.add_argument("--normalize", choices=list(NORMALIZE), help="how S and I are scaled before mixing (default: the preset's)")
+    s.add_argument("--beta", type=float, help="weight of the curvature term (default: the preset's)")
+    s.add_argument("--gamma", type=float, help="weight of the information term (default: the preset's)")
+    s.add_argument("--window", type=_window, default="auto", help="sliding window in tokens, 'auto' or 'none'")
+    s.add_argument("--batch-size", type=_positive(int), default=32, help="HVPs / masked variants per pass")
+    s.add_argument("--seed", type=int, default=0, help="probe seed")
     s.add_argument("--top", type=int, default=5, help="how many top tokens to list")
     s.add_argument("--json", default=json_default, help="write the attribution as JSON here")
     s.add_argument("--html", default=html_default, help="write an HTML heatmap here")
@@ -106,24 +139,28 @@ def _common(s, json_default=None, html_default=None):
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
 def build_parser() -> argparse.ArgumentParser:
+    import heta
     p = argparse.ArgumentParser(prog="heta", description="HETA: Hessian-Enhanced Token Attribution for causal LMs")
+    p.add_argument("--version", action="version", version=f"heta {heta.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     s = sub.add_parser("info", help="versions, offline models, eager-attention check"); s.set_defaults(func=cmd_info)
-    s = sub.add_parser("attribute", help="explain a target token of a text")
+    fmt = _DefaultsFormatter
+    s = sub.add_parser("attribute", help="explain a target token of a text", formatter_class=fmt)
     s.add_argument("text"); s.add_argument("--target", help="continuation to explain, e.g. ' slice' (default: the model's next token)")
     s.add_argument("--target-pos", type=int, help="or: index of a token of the text to explain")
     s.add_argument("--generate", type=int, help="or: explain each of the model's next N greedy tokens")
     s.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template")
     _common(s); s.set_defaults(func=cmd_attribute)
-    s = sub.add_parser("demo", help="the main job: the paper's running example on the offline model")
+    s = sub.add_parser("demo", help="the main job: the paper's running example on the offline model", formatter_class=fmt)
     _common(s, "runs/demo.json", "runs/demo.html"); s.set_defaults(func=cmd_demo)
-    s = sub.add_parser("evaluate", help="benchmark methods with faithfulness metrics on a dataset (resumable)")
+    s = sub.add_parser("evaluate", help="benchmark methods with faithfulness metrics on a dataset (resumable)", formatter_class=fmt)
     s.add_argument("--model", default="smollm2-135m"); s.add_argument("--dataset", default="curated", help="curated | toy | a .jsonl file")
     s.add_argument("--methods", default=DEFAULT_METHODS, help="comma-separated explainer names")
-    s.add_argument("--limit", type=int, help="first N dataset items"); s.add_argument("--out", help="output folder (resumable)")
+    s.add_argument("--limit", type=_positive(int), help="first N dataset items"); s.add_argument("--out", help="output folder (resumable)")
     s.add_argument("--seed", type=int, default=0); s.add_argument("--draws", type=int, default=4, help="soft-metric masks per example")
-    s.add_argument("--curvature", default="gauss-newton", help="HETA curvature mode in the evaluation")
-    s.add_argument("--probes", type=int, default=10); s.add_argument("--chat", choices=["auto", "yes", "no"], default="auto")
+    s.add_argument("--curvature", default="gauss-newton", choices=["exact", "gauss-newton", "low-rank"],
+                   help="curvature mode of every HETA method in the evaluation (presets included)")
+    s.add_argument("--probes", type=_positive(int), default=10); s.add_argument("--chat", choices=["auto", "yes", "no"], default="auto")
     s.add_argument("--quiet", action="store_true"); s.set_defaults(func=cmd_evaluate)
     return p
 

@@ -9,19 +9,30 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['RED', 'BLUE', 'NORMS', 'COMPONENT_NAMES', 'score_rgb', 'plain', 'visible', 'legend_html', 'html_heatmap', 'html_page',
-           'svg_heatmap', 'ansi_heatmap', 'normalise', 'Row', 'n_rows', 'attribution_row', 'word_row',
-           'attribution_html', 'plot_components', 'plot_generation', 'plot_methods', 'topk_html', 'Explorer']
+__all__ = ['RED', 'BLUE', 'CLIP', 'NORMS', 'COMPONENT_NAMES', 'saturation', 'score_rgb', 'plain', 'visible', 'legend_html',
+           'html_heatmap', 'html_page', 'svg_heatmap', 'ansi_heatmap', 'normalise', 'Row', 'n_rows', 'attribution_row',
+           'word_row', 'attribution_html', 'plot_components', 'plot_generation', 'plot_methods', 'topk_html',
+           'Explorer']
 
 # %% ../nbs/09_viewers.ipynb #83c14b80
 RED, BLUE = (214, 39, 40), (31, 119, 180)
 
-def _unit(scores) -> list:
-    "Scores scaled by the largest absolute score into [-1, 1] (all zeros stay zeros); NaN is refused."
+CLIP = 0.9 # heatmaps saturate at this quantile of |score|, so one extreme token cannot wash out the rest
+
+def saturation(scores, clip:float=CLIP) -> float:
+    "The |score| at which colours saturate: the `clip` quantile of |scores| (lower value; 1.0: the largest); the largest if that is 0."
+    a = np.abs(np.asarray([float(x) for x in scores], dtype=np.float64))
+    if not 0 < clip <= 1: raise ValueError(f"clip={clip!r}: give a quantile in (0, 1] (1.0 scales by the largest score)")
+    if a.size == 0: return 0.
+    q = float(np.quantile(a, clip, method="lower"))   # an observed score, so the top tenth (at least one token) saturates
+    return q if q > 0 else float(a.max())
+
+def _unit(scores, clip:float=1.0) -> list:
+    "Scores divided by their `saturation` and clipped into [-1, 1] (all zeros stay zeros); NaN is refused."
     s = [float(x) for x in scores]
     if any(math.isnan(x) for x in s): raise ValueError("scores contain NaN: nothing sensible to colour")
-    m = max((abs(x) for x in s), default=0.)
-    return [x / m if m > 0 else 0. for x in s]
+    m = saturation(s, clip)
+    return [max(-1., min(1., x / m)) if m > 0 else 0. for x in s]
 
 def score_rgb(u:float) -> tuple:
     "Colour of a unit score: white at 0, red (positive) or blue (negative) at full strength."
@@ -65,14 +76,21 @@ _TARGET = "outline:2px solid #222;padding:2px 3px;border-radius:3px;margin-left:
 def _rgb(c) -> str: return "rgb({},{},{})".format(*c)
 def _fg(u:float) -> str: return "#fff" if abs(u) >= 0.6 else "#111"
 
-def legend_html(m:float, signed:bool, label:str="score", target:bool=True) -> str:
-    "The colour scale from 0 (or -m) to m, with a label."
+def _clip_note(clip:float, scores) -> str:
+    "What the legend says about saturation, e.g. ' · colour saturates at p90 of |score|, 2 tokens above'."
+    if clip >= 1: return ""
+    m = saturation(scores, clip)
+    n = sum(abs(float(s)) > m for s in scores)
+    return f" · colour saturates at p{clip * 100:g} of |score|, {n} token{'s' if n != 1 else ''} above"
+
+def legend_html(m:float, signed:bool, label:str="score", target:bool=True, note:str="") -> str:
+    "The colour scale from 0 (or -m) to m, with a label (and what saturates)."
     grad = f"{_rgb(BLUE)},#fff,{_rgb(RED)}" if signed else f"#fff,{_rgb(RED)}"
     lo = f"{-m:.3g}" if signed and m > 0 else "0"
     return (f'<div class="heta-legend" style="font-size:12px;line-height:1.6;margin-top:6px;color:#444">'
             f'{html.escape(label)}: {lo} <span class="heta-bar" style="display:inline-block;width:160px;height:10px;'
             f'vertical-align:middle;border:1px solid #999;background:linear-gradient(to right,{grad})"></span> {m:.3g}'
-            + (" &nbsp; boxed: target" if target else "") + "</div>")
+            + html.escape(note) + (" &nbsp; boxed: target" if target else "") + "</div>")
 
 def html_heatmap(tokens:list, # each context token's text
                  scores, # one score per token
@@ -82,10 +100,11 @@ def html_heatmap(tokens:list, # each context token's text
                  signed:bool=None, # draw a blue-white-red legend (default: when any score is negative)
                  label:str="score", # what the legend calls the numbers
                  legend:bool=True, # draw the legend
+                 clip:float=CLIP, # colours saturate at this quantile of |score| (1.0: the largest score)
                 ) -> str:
     "A self-contained, inline-styled HTML heatmap of token scores, with legend and the target marked."
     if len(tokens) != len(scores): raise ValueError(f"{len(tokens)} tokens but {len(scores)} scores")
-    u = _unit(scores)
+    u = _unit(scores, clip)
     signed = any(x < 0 for x in u) if signed is None else signed
     uid = html.escape(uid)
     parts = [f'<div class="heta-map" id="{uid}" style="{_CARD}">']
@@ -98,8 +117,7 @@ def html_heatmap(tokens:list, # each context token's text
         parts.append(f'<span class="heta-target" id="{uid}-target" title="{html.escape(f"target: {target!r}")}" '
                      f'style="{_TARGET}">{visible(target)}</span>')
     if legend:
-        m = max((abs(float(s)) for s in scores), default=0.)
-        parts.append(legend_html(m, signed, label, target is not None))
+        parts.append(legend_html(saturation(scores, clip), signed, label, target is not None, _clip_note(clip, scores)))
     parts.append("</div>")
     return "".join(parts)
 
@@ -118,10 +136,11 @@ def svg_heatmap(tokens:list, # each context token's text
                 uid:str="heta", # id prefix, as in `html_heatmap`
                 width:int=80, # characters per line
                 font_size:int=14,
+                clip:float=CLIP, # colours saturate at this quantile of |score| (1.0: the largest score)
                ) -> str:
     "A standalone SVG heatmap (for READMEs and docs that strip HTML styles)."
     if len(tokens) != len(scores): raise ValueError(f"{len(tokens)} tokens but {len(scores)} scores")
-    u, e = _unit(scores), lambda s: html.escape(str(s))
+    u, e = _unit(scores, clip), lambda s: html.escape(str(s))
     cw, lh, pad = font_size * 0.6, round(font_size * 1.9), 8
     top = pad + (lh if title else 0)
     items = [(plain(t), score_rgb(x), _fg(x), f"{i}: {t!r} score {float(s):.4g}", "\n" in t, f"{uid}-tok-{i}")
@@ -140,7 +159,7 @@ def svg_heatmap(tokens:list, # each context token's text
                     f'textLength="{len(text) * cw:.1f}" lengthAdjust="spacingAndGlyphs">{e(text)}</text></g>')
         col += n
         if newline: col, line = 0, line + 1
-    m = max((abs(float(s)) for s in scores), default=0.)
+    m = saturation(scores, clip)
     signed = any(x < 0 for x in u)
     ly = top + (line + 1) * lh + 4
     stops = ([(0, BLUE), (50, (255,) * 3), (100, RED)] if signed else [(0, (255,) * 3), (100, RED)])
@@ -154,13 +173,13 @@ def svg_heatmap(tokens:list, # each context token's text
     if title: head += f'<text x="{pad}" y="{pad + font_size}" font-weight="bold" fill="#111">{e(title)}</text>'
     leg = (f'<text x="{pad}" y="{ly + 13}" font-size="12" fill="#444">{lo}</text>'
            f'<rect x="{pad + 40}" y="{ly + 3}" width="160" height="10" fill="url(#{e(uid)}-grad)" stroke="#999"/>'
-           f'<text x="{pad + 206}" y="{ly + 13}" font-size="12" fill="#444">{m:.3g}</text>')
+           f'<text x="{pad + 206}" y="{ly + 13}" font-size="12" fill="#444">{m:.3g}{e(_clip_note(clip, scores))}</text>')
     return head + "".join(body) + leg + "</svg>"
 
 # %% ../nbs/09_viewers.ipynb #e39974ec
-def ansi_heatmap(tokens:list, scores, target:str=None, color:bool=True) -> str:
-    "The context as a coloured terminal heatmap (24-bit ANSI), the target in reverse video."
-    u = _unit(scores)
+def ansi_heatmap(tokens:list, scores, target:str=None, color:bool=True, clip:float=CLIP) -> str:
+    "The context as a coloured terminal heatmap (24-bit ANSI, saturating at the `clip` quantile), the target in reverse video."
+    u = _unit(scores, clip)
     out = []
     for t, x, s in zip(tokens, u, scores):
         if color:

@@ -62,12 +62,15 @@ def test_html_escaping_ids_colours():
     want = (["snap"] + [f"snap-tok-{i}" for i in range(11)] + ["snap-target"]
             + ["snap-signed"] + [f"snap-signed-tok-{i}" for i in range(11)] + ["snap-signed-target"])
     assert ids == want
-    # colours: white at 0, saturated red at the max, linear in between; blue for the negative maximum
+    # colours: white at 0, saturated red from the 90th percentile of |score| up (here the 2nd largest of 11 scores,
+    # 0.9 and 0.5 for the signed row), linear in between; blue for negative scores
     bg = dict(re.findall(r'id="(snap(?:-signed)?-tok-\d+)"[^>]*style="background:(rgb\(\d+,\d+,\d+\))', body))
     assert bg["snap-tok-3"] == "rgb(214,39,40)" and bg["snap-tok-0"] == "rgb(255,255,255)"
-    assert bg["snap-tok-1"] == "rgb(234,147,148)"            # score 0.5 of max 1: halfway to red
+    assert bg["snap-tok-1"] == "rgb(232,135,136)"            # score 0.5 of saturation 0.9
+    assert bg["snap-tok-10"] == "rgb(214,39,40)"             # 0.9 itself: full red
     assert bg["snap-signed-tok-0"] == "rgb(31,119,180)"       # the strongest score is negative: blue
-    assert bg["snap-signed-tok-10"] == "rgb(245,201,201)"     # 0.25 of the max |score|
+    assert bg["snap-signed-tok-10"] == "rgb(234,147,148)"     # 0.25 of saturation 0.5: halfway to red
+    assert "colour saturates at p90 of |score|, 1 token above" in body
     assert 'color:#fff' in re.search(r'id="snap-tok-3"[^>]*>', body).group(0)  # white text on a dark cell
     assert "linear-gradient(to right,rgb(31,119,180),#fff,rgb(214,39,40))" in body
     # well-formed markup
