@@ -41,9 +41,12 @@ def mask_embedding(model, # a causal LM prepared by `heta.models.prepare_model`
     if mask_token_id is not None and mask not in TOKEN_MASKS:
         raise ValueError(f"mask_token_id is only used with mask='pad', 'eos' or 'unk', not with mask={mask!r}")
     if mask == "delete": return None
-    W = model.get_input_embeddings().weight.detach()
+    emb = model.get_input_embeddings()
+    W = emb.weight.detach()
+    scale = getattr(emb, "embed_scale", 1.0)   # Gemma scales its embeddings inside the module: masks must match
+    scale = scale.to(W.dtype) if torch.is_tensor(scale) else scale
     if mask == "zero": return torch.zeros(W.shape[1], dtype=W.dtype, device=W.device)
-    if mask == "mean": return W.mean(0)
+    if mask == "mean": return W.mean(0) * scale
     i = mask_token_id if mask_token_id is not None else getattr(model.config, f"{mask}_token_id", None)
     try: i = None if i is None or isinstance(i, bool) else operator.index(i)   # int, numpy or 0-d tensor ids
     except TypeError: i = None                                                     # e.g. a list of eos ids
@@ -52,7 +55,7 @@ def mask_embedding(model, # a causal LM prepared by `heta.models.prepare_model`
                          f"pass mask_token_id=mask_token_id(tokenizer, {mask!r}), or use mask='zero', 'mean' or 'delete'")
     if not 0 <= i < W.shape[0]:
         raise ValueError(f"mask_token_id={i} is outside the input-embedding matrix (ids 0..{W.shape[0]-1})")
-    return W[i]
+    return W[i] * scale
 
 # %% ../nbs/04_information.ipynb #a0e52466
 def masked_variants(X:torch.Tensor, # (T, d) or (1, T, d) input embeddings

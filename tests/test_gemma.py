@@ -46,3 +46,12 @@ def test_gate_sums_to_one(gemma):
     g = semantic_flow(model, t)
     assert g.shape == (t.target_pos,) and (g >= 0).all()
     torch.testing.assert_close(g.sum(), torch.tensor(1.), atol=1e-5, rtol=0)
+
+
+def test_masks_follow_the_embedding_scale(gemma):
+    "Gemma multiplies embeddings by sqrt(d) inside the module: a token mask must equal the module's own output."
+    from heta.information import mask_embedding
+    model, tok = gemma
+    eos = int(model.config.eos_token_id if isinstance(model.config.eos_token_id, int) else model.config.eos_token_id[0])
+    want = model.get_input_embeddings()(torch.tensor([[eos]]))[0, 0]
+    torch.testing.assert_close(mask_embedding(model, "eos", eos), want)
