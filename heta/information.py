@@ -7,7 +7,7 @@ from __future__ import annotations
 import operator, warnings
 import torch
 import torch.nn.functional as F
-from .targets import Target, input_embeddings
+from .targets import Target, input_embeddings, cache_kwarg, returned_cache
 
 # %% auto #0
 __all__ = ['MASKS', 'TOKEN_MASKS', 'mask_token_id', 'mask_embedding', 'masked_variants', 'kl_divergence', 'kl_information_naive',
@@ -152,9 +152,9 @@ def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
         raise ValueError(f"positions must lie in 0..{T-1} (the context tokens 0..pred_pos), got {pos.tolist()}")
     clean = model.base_model(inputs_embeds=X, use_cache=use_cache)
     logp = _logprobs(model, clean.last_hidden_state[:, -1])
-    if use_cache and not _plain_layers(clean.past_key_values):
+    if use_cache and not _plain_layers(returned_cache(clean)):
         warnings.warn(f"use_cache=True supports plain full-attention caches only; {type(model).__name__} returned "
-                      f"{type(clean.past_key_values).__name__}: computing without the cache")
+                      f"{type(returned_cache(clean)).__name__}: computing without the cache")
         use_cache = False
     order = pos.argsort()
     out = torch.empty(len(pos), dtype=torch.float64)
@@ -165,9 +165,9 @@ def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
         if a == 0: h = model.base_model(inputs_embeds=masked_variants(X, idx, m), use_cache=False).last_hidden_state[:, -1]
         elif m is None and a == T - 1: h = clean.last_hidden_state[:, -2].expand(len(idx), -1)  # delete the last token: the clean run at T-2
         else:
-            past = _prefix_cache(model, clean.past_key_values, a, len(idx))
-            h = model.base_model(inputs_embeds=masked_variants(X[:, a:], idx - a, m), past_key_values=past,
-                                 use_cache=True).last_hidden_state[:, -1]
+            past = _prefix_cache(model, returned_cache(clean), a, len(idx))
+            h = model.base_model(inputs_embeds=masked_variants(X[:, a:], idx - a, m), use_cache=True,
+                                 **{cache_kwarg(model.base_model): past}).last_hidden_state[:, -1]
         out[which] = kl_divergence(logp, _logprobs(model, h)).cpu()
     return out.float()
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 import torch
 
 # %% auto #0
-__all__ = ['Target', 'make_target', 'greedy_ids', 'greedy_target', 'input_embeddings', 'next_logprobs', 'target_logprob']
+__all__ = ['Target', 'make_target', 'cache_kwarg', 'returned_cache', 'greedy_ids', 'greedy_target', 'input_embeddings',
+           'next_logprobs', 'target_logprob']
 
 # %% ../nbs/01_targets.ipynb #e3156774
 @dataclass
@@ -118,16 +119,26 @@ def make_target(tokenizer, # a fast Hugging Face tokenizer
     tgt.tokens = _token_texts(tokenizer, tgt.input_ids.tolist(), tgt.offsets, tgt.text)
     return tgt
 
+# %% ../nbs/01_targets.ipynb #f91e83dd
+def cache_kwarg(model) -> str:
+    "The name of the key/value-cache argument of `model.forward`: 'cache' (transformers 5.x) or 'past_key_values'."
+    import inspect
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+def returned_cache(out):
+    "The key/value cache a forward pass returned (`out.cache`, or `out.past_key_values` on older transformers)."
+    return out["cache"] if "cache" in out else out["past_key_values"]
+
 # %% ../nbs/01_targets.ipynb #728cbe42
 @torch.no_grad()
 def greedy_ids(model, input_ids:torch.Tensor, n:int, stop_ids=()) -> list:
     "Greedy continuation of `input_ids` (1-d) for up to `n` tokens, using the key/value cache."
-    out, past, x = [], None, input_ids[None].to(model.device)
+    out, past, x, kw = [], None, input_ids[None].to(model.device), cache_kwarg(model)
     for _ in range(n):
-        o = model(input_ids=x, past_key_values=past, use_cache=True)
+        o = model(input_ids=x, use_cache=True, **({kw: past} if past is not None else {}))
         nxt = int(o.logits[0, -1].argmax())
         if nxt in stop_ids: break
-        out.append(nxt); past = o.past_key_values; x = torch.tensor([[nxt]], device=model.device)
+        out.append(nxt); past = returned_cache(o); x = torch.tensor([[nxt]], device=model.device)
     return out
 
 def greedy_target(model, tokenizer, text:str, n:int=1, chat:bool=False) -> Target:
