@@ -8,7 +8,7 @@ STAMP := $(VENV)/.heta-installed
 # one torch thread for tests and notebooks (2-core machines slow down badly when oversubscribed)
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false PYTHONHASHSEED=0
 
-.PHONY: install demo test test-slow check-sync readme nbtest pytest bench clean browser-deps
+.PHONY: install demo test test-slow check-sync readme nbtest pytest bench clean browser-deps studies
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -60,6 +60,13 @@ test: check-sync nbtest pytest
 # The cells marked `#| slow` (real-model examples and studies; several minutes).
 test-slow: install
 	$(TEST_ENV) $(VENV)/bin/nbdev_test --n_workers 1 --flags slow --timing
+
+# The grounding study's slow runs (nbs/studies/grounding_run.py; resumable, about 1-3 hours on 2 cores per model):
+# they write the small result files under nbs/studies/results/ that nbs/studies/grounding.ipynb renders.
+STUDY := cd nbs/studies && $(TEST_ENV) ../../$(PY) grounding_run.py
+studies: install
+	$(STUDY) diagnose --model toy-gpt2 --dataset toy --limit 100
+	for m in smollm2-135m gemma3-270m; do $(STUDY) dev --model $$m && $(STUDY) test --model $$m && $(STUDY) demo --model $$m || exit 1; done
 
 bench: install
 	$(PY) bench/run_all.py

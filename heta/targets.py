@@ -94,16 +94,19 @@ def make_target(tokenizer, # a fast Hugging Face tokenizer
     span = (0, len(text))
     if chat: text, span = _chat(tokenizer, text)
     if target is not None:
+        if not isinstance(target, str): raise ValueError(f"target={target!r}: give the continuation as a string, e.g. ' slice'")
         if not target: raise ValueError("the target string is empty: give the continuation to explain, e.g. ' slice'")
+        if not target.strip(): raise ValueError(f"the target {target!r} is only whitespace: give a word, e.g. ' slice'")
         full = text + target
         ids, offs = _encode(tokenizer, full)
         cut = len(text)
+        if any(s < cut < e for s, e in offs):   # checked first: a merged token is the usual reason nothing starts at the cut
+            hint = (f"move the space into the target (text {text.rstrip()!r}, target {' ' + target.lstrip()!r})"
+                    if text[-1:].isspace() else "start the target at a token boundary, usually with a leading space (e.g. ' slice')")
+            raise ValueError(f"the target {target!r} merges with the end of the text into one token, so the split is ill-defined: {hint}")
         first = next((j for j, (s, e) in enumerate(offs) if s >= cut and e > s), None)
         if first is None:
             raise ValueError(f"the target {target!r} tokenises to nothing after the text: give a non-empty continuation")
-        if any(s < cut < e for s, e in offs):
-            raise ValueError(f"the target {target!r} merges with the end of the text into one token, so the split is "
-                             "ill-defined: start the target at a token boundary (usually with a leading space, e.g. ' slice')")
         if first == 0: raise ValueError("the text tokenises to nothing before the target")
         tgt = Target(full, torch.tensor(ids), offs, first, len(ids) - first, source_span=span)
     else:
