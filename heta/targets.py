@@ -96,7 +96,8 @@ def make_target(tokenizer, # a fast Hugging Face tokenizer
     if target is not None:
         if not isinstance(target, str): raise ValueError(f"target={target!r}: give the continuation as a string, e.g. ' slice'")
         if not target: raise ValueError("the target string is empty: give the continuation to explain, e.g. ' slice'")
-        if not target.strip(): raise ValueError(f"the target {target!r} is only whitespace: give a word, e.g. ' slice'")
+        if not target.strip(" "):   # a newline or tab is a real prediction; a bare space is nearly always a slip
+            raise ValueError(f"the target {target!r} is only spaces: give a word, e.g. ' slice' (a newline target, '\\n', is fine)")
         full = text + target
         ids, offs = _encode(tokenizer, full)
         cut = len(text)
