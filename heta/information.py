@@ -195,6 +195,7 @@ def unit_information(model, # a causal LM prepared by `heta.models.prepare_model
                      mask:str="zero", # a replacement scheme: "zero", "mean", "pad", "eos" or "unk"
                      mask_token_id:int=None, # token id for mask="pad"/"eos"/"unk"
                      batch_size:int=32, # masked variants per forward pass
+                     use_cache:bool=False, # reuse the clean run's keys/values for the unmasked prefix of each chunk
                      spread:bool=True # True: (target_pos,) per token, each unit's KL shared by its tokens; False: (len(units),)
                     ) -> torch.Tensor:
     "KL(P || P_u) for each unit u of context positions masked together: float32 on CPU."
@@ -210,12 +211,19 @@ def unit_information(model, # a causal LM prepared by `heta.models.prepare_model
     X = input_embeddings(model, target.context_ids)
     M = torch.zeros(len(units), T, dtype=torch.bool, device=X.device)
     for k, u in enumerate(units): M[k, list(u)] = True
-    logp = _logprobs(model, model.base_model(inputs_embeds=X, use_cache=False).last_hidden_state[:, -1])
+    clean = model.base_model(inputs_embeds=X, use_cache=use_cache)
+    logp = _logprobs(model, clean.last_hidden_state[:, -1])
+    if use_cache and not _plain_layers(returned_cache(clean)): use_cache = False   # e.g. sliding-window layers
+    order = torch.tensor([min(u) for u in units]).argsort()   # chunks of units that start close together
     out = torch.empty(len(units), dtype=torch.float64)
     for c in range(0, len(units), batch_size):
-        V = torch.where(M[c:c + batch_size, :, None], m.to(X.dtype), X)
-        h = model.base_model(inputs_embeds=V, use_cache=False).last_hidden_state[:, -1]
-        out[c:c + batch_size] = kl_divergence(logp, _logprobs(model, h)).cpu()
+        which = order[c:c + batch_size]
+        a = int(M[which].float().argmax(1).min()) if use_cache else 0   # positions < a are clean in the whole chunk
+        V = torch.where(M[which, a:, None], m.to(X.dtype), X[:, a:])
+        if a == 0: h = model.base_model(inputs_embeds=V, use_cache=False).last_hidden_state[:, -1]
+        else: h = model.base_model(inputs_embeds=V, use_cache=True, **{cache_kwarg(model.base_model):
+                                   _prefix_cache(model, returned_cache(clean), a, len(which))}).last_hidden_state[:, -1]
+        out[which] = kl_divergence(logp, _logprobs(model, h)).cpu()
     if not spread: return out.float()
     res = torch.zeros(T, dtype=torch.float64)
     for k, u in enumerate(units): res[list(u)] += out[k] / len(u)
