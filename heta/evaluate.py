@@ -8,13 +8,15 @@ import json, os, time, zlib
 from pathlib import Path
 import numpy as np
 import torch
-from .data import Case, answer_case, toy_cases, read_jsonl, curated_path
+from .data import (Case, item_case, toy_cases, read_jsonl, curated_path, CURATED_SPLITS, split_items,
+                       longrange_path, validate_longrange, LONGRANGE_SPLITS, read_rationales)
 from .targets import Target
 from .attribution import _versions
 
 # %% auto #0
-__all__ = ['SOFT', 'METRICS', 'LOWER_IS_BETTER', 'RUN_KEYS', 'case_to_dict', 'case_from_dict', 'dataset_items', 'prepare_cases',
-           'case_seed', 'score_case', 'score_random', 'run', 'summarise', 'to_markdown', 'plot_summary']
+__all__ = ['DATASET_FORMS', 'DROP_RULES', 'SOFT', 'METRICS', 'LOWER_IS_BETTER', 'RUN_KEYS', 'case_to_dict', 'case_from_dict',
+           'dataset_items', 'prepare_cases', 'case_seed', 'score_case', 'score_random', 'run', 'summarise',
+           'to_markdown', 'plot_summary']
 
 # %% ../nbs/08b_benchmark.ipynb #fade7d0a
 def case_to_dict(c:Case) -> dict:
@@ -28,14 +30,30 @@ def case_from_dict(d:dict) -> Case:
                tokens=d["tokens"], generated=d["generated"], source_span=tuple(d["source_span"]) if d["source_span"] else None)
     return Case(d["id"], t, d["gold"], d.get("evidence"), d.get("distractor"), d.get("generated_before", 0))
 
+# %% ../nbs/08b_benchmark.ipynb #af96b6b6
+DATASET_FORMS = ("curated", "curated:dev", "curated:test", "longrange", "longrange:dev", "longrange:test", "rationales:FILE", "toy", "FILE (curated schema)")
+DROP_RULES = {"curated": "the answer was not in the model's greedy continuation",
+              "longrange": "the model's greedy next token was not the one-token target both with and without the clause",
+              "rationales": "the rationale covered no context token, or the target merged with the context"}
+
 def dataset_items(dataset:str, limit:int=None, warn=print) -> list:
-    "The raw items of a dataset: 'curated', 'toy', or a path to a JSON-lines file in the curated schema."
+    "The raw items of a dataset named as in `DATASET_FORMS` (the first `limit` of them)."
     if dataset == "toy": raise ValueError("the toy dataset has no raw items; use prepare_cases")
-    path = curated_path() if dataset == "curated" else Path(dataset)
-    if not Path(path).exists(): raise ValueError(f"dataset {dataset!r} is neither 'curated', 'toy' nor an existing JSON-lines file")
-    items = read_jsonl(path, warn=warn)
+    name, colon, arg = str(dataset).partition(":")
+    splits = None
+    if name == "curated": items, splits, field = read_jsonl(curated_path(), warn=warn), CURATED_SPLITS, "relation"
+    elif name == "longrange": items, splits, field = read_jsonl(longrange_path(), validate_longrange, warn), LONGRANGE_SPLITS, "category"
+    elif name == "rationales":
+        if not arg or not Path(arg).is_file(): raise ValueError(f"dataset {dataset!r}: rationales:FILE needs an existing JSON-lines file after the colon")
+        items = read_rationales(arg, warn=warn)
+    elif Path(dataset).is_file(): items = read_jsonl(dataset, warn=warn)
+    else: raise ValueError(f"dataset {dataset!r} is neither 'curated', 'toy' nor an existing JSON-lines file; the valid forms are {', '.join(DATASET_FORMS)}")
+    if splits is not None and colon:
+        if arg not in splits: raise ValueError(f"dataset {dataset!r}: unknown split {arg!r} of {name}; use {' or '.join(f'{name}:{s}' for s in splits)}")
+        items = split_items(items, splits, arg, field)
     return items[:limit] if limit else items
 
+# %% ../nbs/08b_benchmark.ipynb #cb219017
 def prepare_cases(model, tokenizer, dataset:str, limit:int=None, chat=None, cache:Path=None, warn=print, progress=False) -> tuple:
     "(cases, dropped ids) of a dataset; with `cache` (a cases.jsonl path) prepared cases are read back, not recomputed."
     if dataset == "toy":
@@ -51,7 +69,7 @@ def prepare_cases(model, tokenizer, dataset:str, limit:int=None, chat=None, cach
         for it in tqdm(items, desc="cases", disable=not progress, leave=False):
             if it["id"] in done: d = done[it["id"]]
             else:
-                c = answer_case(model, tokenizer, it, chat=chat)
+                c = item_case(model, tokenizer, it, chat=chat)
                 d = case_to_dict(c) if c is not None else {"id": it["id"], "dropped": True}
                 f.write(json.dumps(d, ensure_ascii=False) + "\n"); f.flush()
             if d.get("dropped"): dropped.append(d["id"])
@@ -60,8 +78,8 @@ def prepare_cases(model, tokenizer, dataset:str, limit:int=None, chat=None, cach
 
 # %% ../nbs/08b_benchmark.ipynb #90cc2ef0
 SOFT = ("soft_ns", "soft_nc")
-METRICS = ("soft_ns", "soft_nc", "dsa", "f1", "deletion_auc", "insertion_auc")
-LOWER_IS_BETTER = {"deletion_auc"}
+METRICS = ("soft_ns", "soft_nc", "dsa", "f1", "mrr", "top1", "ap", "clause_mass", "deletion_auc", "insertion_auc")
+LOWER_IS_BETTER = {"deletion_auc", "clause_mass"}
 
 def case_seed(seed:int, case_id:str) -> int:
     "A per-case seed that does not depend on the order cases are run in."
@@ -69,17 +87,20 @@ def case_seed(seed:int, case_id:str) -> int:
 
 def score_case(model, explainer, case:Case, seed:int=0, draws:int=4, points:int=11) -> dict:
     "Attribute one case and compute every metric that its annotations allow."
-    from heta.metrics import soft_scores, curves, dsa, token_f1
+    from heta.metrics import soft_scores, curves, dsa, token_f1, reciprocal_rank, top1, average_precision, mass_share
     t0 = time.perf_counter()
     a = explainer.attribute_target(case.target)
     t_attr = time.perf_counter() - t0
     s = case_seed(seed, case.id)
     so = soft_scores(model, a.scores, case.target, draws=draws, seed=s)
     cu = curves(model, a.scores, case.target, points=points)
+    g, dis = case.gold, case.distractor
     out = dict(id=case.id, method=explainer.method, soft_ns=so["soft_ns"], soft_nc=so["soft_nc"],
                deletion_auc=cu["deletion_auc"], insertion_auc=cu["insertion_auc"],
-               f1=token_f1(a.scores, case.gold) if case.gold else None,
-               dsa=dsa(a.scores, case.evidence, case.distractor) if case.evidence and case.distractor else None,
+               f1=token_f1(a.scores, g) if g else None, mrr=reciprocal_rank(a.scores, g) if g else None,
+               top1=top1(a.scores, g) if g else None, ap=average_precision(a.scores, g) if g else None,
+               dsa=dsa(a.scores, case.evidence, dis) if case.evidence and dis else None,
+               clause_mass=mass_share(a.scores, dis) if dis else None,
                seconds=t_attr, scores=[float(x) for x in a.scores])
     return out
 
@@ -97,7 +118,7 @@ def _read_results(path) -> list:
     return read_jsonl(path, validate=None, warn=lambda m: print(f"results: {m}")) if Path(path).exists() else []
 
 def run(model:str, # model name for heta.load_model
-        dataset:str, # "curated", "toy", or a JSON-lines file
+        dataset:str, # a name of `DATASET_FORMS`: "curated[:dev|:test]", "longrange[:dev|:test]", "rationales:FILE", "toy", or a file
         methods, # list of explainer names (heta, ablations, baselines)
         out, # output folder
         limit:int=None, # first N dataset items
@@ -137,7 +158,8 @@ def run(model:str, # model name for heta.load_model
             bar.update(1)
     recs = [r for r in _read_results(out/"results.jsonl") if r["id"] in {c.id for c in cases}]
     table = summarise(recs, methods, seed=seed)
-    table.attrs.update(n_items=len(cases) + len(dropped), n_cases=len(cases), dropped=len(dropped))
+    table.attrs.update(n_items=len(cases) + len(dropped), n_cases=len(cases), dropped=len(dropped),
+                       drop_rule=DROP_RULES.get(str(dataset).partition(":")[0], DROP_RULES["curated"]))
     (out/"summary.md").write_text(to_markdown(table, title=f"{model} on {dataset}"))
     if len(table): plot_summary(table, out/"summary.png", title=f"{model} on {dataset} ({len(cases)} cases)")
     return table
@@ -183,7 +205,8 @@ def summarise(records:list, methods:list=None, seed:int=0):
 
 def to_markdown(table, title:str="") -> str:
     "The summary as a markdown table: mean [95% CI] per metric, best value per column in bold."
-    cols = [c for c in ("soft_ns", "soft_nc", "ln_soft_ns", "ln_soft_nc", "dsa", "f1", "deletion_auc", "insertion_auc") if c in table]
+    cols = [c for c in ("soft_ns", "soft_nc", "ln_soft_ns", "ln_soft_nc", "dsa", "f1", "mrr", "top1", "ap", "clause_mass",
+                         "deletion_auc", "insertion_auc") if c in table]
     arrow = lambda c: " ↓" if c in LOWER_IS_BETTER else ""
     lines = ([f"**{title}**", ""] if title else []) + ["| method | n | " + " | ".join(c + arrow(c) for c in cols) + " | s/case |",
                                                       "|---|---|" + "---|" * len(cols) + "---|"]
@@ -196,15 +219,16 @@ def to_markdown(table, title:str="") -> str:
             cells.append(f"**{txt}**" if r[c] == best[c] else txt)
         lines.append(f"| {m} | {int(r['n'])} | " + " | ".join(cells) + f" | {r['seconds']:.3g} |")
     if "n_cases" in table.attrs:
+        rule = table.attrs.get("drop_rule", DROP_RULES["curated"])
         lines += ["", f"{table.attrs['n_cases']} cases" + (f" ({table.attrs['dropped']} of {table.attrs['n_items']} items dropped: "
-                  "the answer was not in the model's greedy continuation)." if table.attrs['dropped'] else ".")]
+                  f"{rule})." if table.attrs['dropped'] else ".")]
     return "\n".join(lines) + "\n"
 
 def plot_summary(table, path=None, title:str=""):
     "One panel per metric: each method's mean with its 95% interval."
     import matplotlib; matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    cols = [c for c in ("soft_ns", "soft_nc", "dsa", "f1", "deletion_auc", "insertion_auc") if c in table]
+    cols = [c for c in ("soft_ns", "soft_nc", "dsa", "f1", "mrr", "top1", "ap", "clause_mass", "deletion_auc", "insertion_auc") if c in table]
     fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 0.35 * len(table) + 1.6), sharey=True, squeeze=False)
     y = np.arange(len(table))
     for ax, c in zip(axes[0], cols):

@@ -52,7 +52,67 @@ def test_malformed_dataset_line_is_reported_and_skipped(tmp_path):
 def test_unknown_dataset_and_method(tmp_path):
     r = subprocess.run([HETA, "evaluate", "--model", "toy-gpt2", "--dataset", "nope", "--out", str(tmp_path / "a")],
                        env=ENV, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "neither 'curated', 'toy'" in r.stderr
+    assert r.returncode == 2 and "neither 'curated', 'toy'" in r.stderr and "valid forms are" in r.stderr and "rationales:FILE" in r.stderr
     r = subprocess.run([HETA, "evaluate", "--model", "toy-gpt2", "--dataset", "toy", "--methods", "magic", "--limit", "1",
                         "--out", str(tmp_path / "b"), "--quiet"], env=ENV, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "unknown explainer" in r.stderr
+    assert r.returncode == 2 and "unknown method(s) magic" in r.stderr   # the CLI checks --methods before loading anything
+
+# --- human rationales and the new metrics through the runner ----------------------------------------------------
+NOTE = "The kettle whistled, so Joe poured the boiling water over the dried leaves and waited for his tea"
+def _rationale_file(path):
+    marks = [[NOTE.index(w), NOTE.index(w) + len(w)] for w in ("kettle", "leaves")]
+    lines = [json.dumps({"text": NOTE, "rationale": marks}), "{broken", json.dumps({"text": NOTE, "rationale": [[0, 999]]}),
+             json.dumps({"text": NOTE.replace("tea", "coffee"), "rationale": marks[:1]})]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+def test_rationales_run_in_process(tmp_path, capsys):
+    from heta.models import load_model
+    from heta.evaluate import run, METRICS, LOWER_IS_BETTER
+    ds = _rationale_file(tmp_path / "notes.jsonl")
+    model, tok = load_model("tiny-gpt2")
+    out = tmp_path / "o"
+    tab = run("tiny-gpt2", f"rationales:{ds}", ["attention", "occlusion"], out, progress=False, loaded=(model, tok))
+    printed = capsys.readouterr().out
+    assert f"{ds}:2: skipped" in printed and f"{ds}:3: skipped" in printed and "out of range" in printed
+    recs = [json.loads(l) for l in (out / "results.jsonl").read_text().splitlines()]
+    assert len(recs) == 2 * 3                                          # 2 cases x (random + 2 methods)
+    for r in recs:
+        if r["method"] == "_random": continue
+        assert all(0 <= r[k] <= 1 for k in ("f1", "mrr", "top1", "ap")) and r["dsa"] is None and r["clause_mass"] is None
+        assert r["mrr"] >= r["top1"]                                   # P(top token gold) <= E[1 / rank]
+    assert {"mrr", "top1", "ap", "clause_mass"} <= set(METRICS) and "clause_mass" in LOWER_IS_BETTER
+    md = (out / "summary.md").read_text()
+    assert "| mrr | top1 | ap |" in md and "clause_mass" not in md and "2 cases." in md
+    assert list(tab.index) == ["attention", "occlusion"] and tab.attrs["n_cases"] == 2
+    again = run("tiny-gpt2", f"rationales:{ds}", ["attention", "occlusion"], out, progress=False, loaded=(model, tok))
+    assert len((out / "results.jsonl").read_text().splitlines()) == 6 and again.to_dict() == tab.to_dict()   # resumed
+    with pytest.raises(ValueError, match="other settings"):
+        run("tiny-gpt2", "curated:dev", ["attention"], out, progress=False, loaded=(model, tok))
+
+def test_rationales_through_the_cli(tmp_path, capsys):
+    from heta.cli import main                                            # in process: the same parser and command, faster
+    ds = _rationale_file(tmp_path / "notes.jsonl")
+    assert main(["evaluate", "--model", "tiny-gpt2", "--dataset", f"rationales:{ds}", "--methods", "attention",
+                 "--quiet", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert f"{ds}:2: skipped" in out and "| mrr | top1 | ap |" in out
+    assert main(["evaluate", "--model", "tiny-gpt2", "--dataset", "rationales:nowhere.jsonl", "--out", str(tmp_path / "b")]) == 2
+    assert "needs an existing JSON-lines file" in capsys.readouterr().err
+
+def test_score_case_segment_metrics_on_a_longrange_case():
+    from heta.data import make_longrange_item, Case, tokens_in_span
+    from heta.targets import make_target
+    from heta.metrics import mass_share
+    from heta.evaluate import score_case
+    from heta.models import load_model
+    from heta.baselines import make_explainer
+    it = make_longrange_item("capital", "If you travel to {a}{clause}, you should visit its capital,", "Norway", "Oslo",
+                             " (the printer in the hall was broken again)", "x")
+    model, tok = load_model("tiny-gpt2")
+    t = make_target(tok, it["text"], it["target"])
+    ant, cl = tokens_in_span(t, it["antecedent_span"]), tokens_in_span(t, it["clause_span"])
+    r = score_case(model, make_explainer("attention", model, tok), Case("x", t, gold=ant, evidence=ant, distractor=cl), draws=1, points=3)
+    assert r["clause_mass"] == pytest.approx(mass_share(r["scores"], cl))
+    assert r["dsa"] == pytest.approx(mass_share(r["scores"], ant) - r["clause_mass"])
+    assert all(r[k] is not None for k in ("f1", "mrr", "top1", "ap"))

@@ -214,3 +214,60 @@ def test_sensitivity_known_answers(models, target, gpt2_tok):
     assert sensitivity(sal, target, sigma=0.1, samples=4, reduce="max") >= sensitivity(sal, target, sigma=0.1, samples=4, reduce="mean")
     assert len(m.get_input_embeddings()._forward_hooks) == 0
     with pytest.raises(ValueError, match="sigma="): sensitivity(sal, target, sigma=-1.0)
+
+# --- ranking against gold and mass share -----------------------------------------------------------------------
+from heta.metrics import reciprocal_rank, top1, average_precision, mass_share
+import itertools
+
+def _over_tie_orders(s, G):
+    "(RR, top-1, AP) by their plain definitions, averaged over every order of the tied tokens."
+    groups = [np.flatnonzero(s == v).tolist() for v in np.unique(s)[::-1]]
+    out = []
+    for orders in itertools.product(*[itertools.permutations(g) for g in groups]):
+        order = [i for o in orders for i in o]
+        ranks = sorted(order.index(i) + 1 for i in G)
+        out.append((1 / ranks[0], float(order[0] in G), np.mean([(k + 1) / r for k, r in enumerate(ranks)])))
+    return np.mean(out, axis=0)
+
+def test_ranking_metrics_hand_computed():
+    s = [0.1, 0.5, 0.3, 0.2]                                   # ranking 1, 2, 3, 0
+    assert reciprocal_rank(s, [2, 3]) == 0.5 and top1(s, [2, 3]) == 0.0
+    assert average_precision(s, [2, 3]) == pytest.approx((1 / 2 + 2 / 3) / 2)
+    assert reciprocal_rank(s, [1]) == average_precision(s, [1]) == top1(s, [1]) == 1.0
+    assert reciprocal_rank(s, [0]) == average_precision(s, [0]) == pytest.approx(0.25)
+    assert reciprocal_rank([0.0, -3.0, 1.0], [1]) == 1.0                                  # |score| by default
+    assert reciprocal_rank([0.0, -3.0, 1.0], [1], signed="clip") == pytest.approx((1 / 2 + 1 / 3) / 2)  # clipped to 0: tied with token 0 at ranks 2-3
+
+def test_ranking_metrics_expected_over_ties():
+    assert reciprocal_rank(np.ones(4), [0]) == pytest.approx(25 / 48) == reciprocal_rank(np.ones(4), [3])
+    assert reciprocal_rank(np.ones(4), [1, 2]) == pytest.approx(13 / 18)
+    assert top1([2.0, 2.0, 2.0, 0.0], [0, 3]) == pytest.approx(1 / 3)
+    assert average_precision(np.ones(5), [4]) == pytest.approx(np.mean(1 / np.arange(1, 6)))
+    rng = np.random.default_rng(1)
+    for _ in range(150):
+        n = int(rng.integers(1, 7)); s = rng.integers(0, 3, n).astype(float)
+        G = sorted(rng.choice(n, int(rng.integers(1, n + 1)), replace=False).tolist())
+        np.testing.assert_allclose([reciprocal_rank(s, G), top1(s, G), average_precision(s, G)], _over_tie_orders(s, G), atol=1e-12)
+
+def test_ranking_metrics_bounds_and_spans(signed_attr):
+    rng = np.random.default_rng(2)
+    for _ in range(100):
+        n = int(rng.integers(2, 30)); s = rng.normal(size=n); G = rng.choice(n, int(rng.integers(1, n)), replace=False).tolist()
+        for f in (reciprocal_rank, top1, average_precision): assert 0 <= f(s, G) <= 1
+        assert 1 / n - 1e-12 <= reciprocal_rank(s, G)
+    sp = find_spans(TEXT, "pizza")
+    for f in (reciprocal_rank, top1, average_precision):
+        assert f(signed_attr, sp) == f(signed_attr.scores, [3])
+    with pytest.raises(ValueError, match="gold set is empty"): reciprocal_rank([1.0, 2.0], [])
+    with pytest.raises(ValueError, match="outside the context"): average_precision([1.0, 2.0], [5])
+    with pytest.raises(ValueError, match="NaN"): top1([1.0, np.nan], [0])
+
+def test_mass_share_hand_computed(signed_attr):
+    assert mass_share([1.0, 2.0, 3.0, 4.0], [3]) == pytest.approx(0.4)
+    assert mass_share([1.0, -2.0, 3.0, -4.0], [1, 3]) == pytest.approx(0.6)
+    assert mass_share([1.0, -2.0, 3.0, -4.0], [1, 3], signed="clip") == 0.0
+    assert mass_share(np.zeros(4), [0]) == 0.25
+    s = np.random.default_rng(3).normal(size=9)
+    assert mass_share(s, [0, 1]) - mass_share(s, [5, 6, 7]) == pytest.approx(dsa(s, [0, 1], [5, 6, 7]))
+    assert mass_share(signed_attr, find_spans(TEXT, "took it home")) == pytest.approx(mass_share(signed_attr.scores, [5, 6, 7]))
+    with pytest.raises(ValueError, match="covers no context token"): mass_share([1.0, 2.0], [])
