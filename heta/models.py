@@ -17,7 +17,7 @@ from torch import nn
 __all__ = ['SMOLLM2_GGUF', 'GEMMA3_GGUF', 'GEMMA3_SHA256', 'ADAPTERS', 'MODEL_NAMES', 'package_dir', 'cache_dir',
            'gpt2_tokenizer', 'tiny_gpt2', 'smollm2_path', 'gemma3_path', 'toy_gpt2_path', 'attn_implementation',
            'ensure_eager', 'prepare_model', 'Adapter', 'register_adapter', 'get_adapter', 'Arch',
-           'rebuild_attention_output', 'tiny_llama', 'load_model']
+           'rebuild_attention_output', 'tiny_llama', 'resolve_model_name', 'load_model']
 
 # %% ../nbs/00_models.ipynb #13ad809d
 def package_dir(name:str # an installed package's import name
@@ -327,6 +327,27 @@ def tiny_llama(n_layer:int=2, hidden_size:int=64, n_head:int=4, n_kv_head:int=2,
     model.name_or_path = f"tiny-llama(n_layer={n_layer},hidden={hidden_size},heads={n_head}/{n_kv_head},seed={seed})"
     return model
 
+# %% ../nbs/00_models.ipynb #72a7338e
+def resolve_model_name(name:str # a built-in name, a local folder, or a Hugging Face hub id
+                      ) -> str:
+    "Check a model name before any loading: a built-in, an existing folder, or a hub id (refused at once when offline and not cached)."
+    import difflib
+    from huggingface_hub import try_to_load_from_cache, constants
+    if name in MODEL_NAMES: return name
+    builtins = ", ".join(MODEL_NAMES)
+    near = difflib.get_close_matches(name.lower(), MODEL_NAMES, n=1, cutoff=0.6)
+    hint = f" Did you mean {near[0]!r}?" if near else ""
+    p = Path(name).expanduser()
+    if name.startswith((".", "/", "~")) or p.exists():   # a local folder
+        if not p.is_dir(): raise ValueError(f"no such directory: {name!r} (a local model is a folder with config.json and weights)")
+        return str(p)
+    cached = isinstance(try_to_load_from_cache(name, "config.json"), str)
+    if cached: return name
+    if constants.HF_HUB_OFFLINE or ("/" not in name and near):
+        why = "the hub is offline (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else "hub ids have the form 'org/name'"
+        raise ValueError(f"{name!r} is neither a built-in model ({builtins}) nor in the local Hugging Face cache, and {why}.{hint}")
+    return name
+
 # %% ../nbs/00_models.ipynb #f98063e7
 MODEL_NAMES = ("tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-135m", "gemma3-270m")
 
@@ -340,7 +361,7 @@ def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-1
     if isinstance(name_or_path, PreTrainedModel):
         if tokenizer is None: raise ValueError("pass tokenizer= together with a loaded model")
         return prepare_model(name_or_path, device, dtype), tokenizer
-    name = str(name_or_path)
+    name = resolve_model_name(str(name_or_path))
     if name == "tiny-gpt2": model, tok = tiny_gpt2(**kwargs), gpt2_tokenizer()
     elif name == "tiny-llama": model, tok = tiny_llama(**kwargs), gpt2_tokenizer()
     else:
