@@ -17,8 +17,11 @@ def _opts(name):
     return {"n_probes": 2} if name.startswith("heta") else {"steps": 6} if name == "ig" else {}
 
 def test_registry_names():
-    assert set(EXPLAINERS) == {"heta", *ABLATIONS, *BASELINES}
-    assert set(BASELINES) >= {"random", "attention", "rollout", "saliency", "input-x-gradient", "ig", "occlusion"}
+    from heta.baselines import PRESET_METHODS
+    assert set(EXPLAINERS) == {"heta", *PRESET_METHODS, *ABLATIONS, *BASELINES}
+    assert set(BASELINES) >= {"random", "attention", "rollout", "saliency", "input-x-gradient", "ig", "occlusion",
+                              "last-token", "recency"}
+    assert set(PRESET_METHODS) == {"heta-paper", "heta-classic"}
     assert ABLATIONS == ("heta-gate", "heta-S", "heta-I", "heta-gate-S", "heta-gate-I")
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])
