@@ -165,7 +165,8 @@ def svg_heatmap(tokens:list, # each context token's text
     stops = ([(0, BLUE), (50, (255,) * 3), (100, RED)] if signed else [(0, (255,) * 3), (100, RED)])
     grad = "".join(f'<stop offset="{o}%" stop-color="{_rgb(c)}"/>' for o, c in stops)
     lo = f"{-m:.3g}" if signed and m > 0 else "0"
-    W = round(pad * 2 + width * cw)
+    note = f"{m:.3g}{_clip_note(clip, scores)}"
+    W = round(max(pad * 2 + width * cw, pad * 2 + 206 + len(note) * 7.3))   # wide enough for the legend
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{ly + 24}" viewBox="0 0 {W} {ly + 24}" '
             f'font-family="DejaVu Sans Mono,Menlo,Consolas,monospace" font-size="{font_size}">'
             f'<defs><linearGradient id="{e(uid)}-grad">{grad}</linearGradient></defs>'
@@ -173,7 +174,7 @@ def svg_heatmap(tokens:list, # each context token's text
     if title: head += f'<text x="{pad}" y="{pad + font_size}" font-weight="bold" fill="#111">{e(title)}</text>'
     leg = (f'<text x="{pad}" y="{ly + 13}" font-size="12" fill="#444">{lo}</text>'
            f'<rect x="{pad + 40}" y="{ly + 3}" width="160" height="10" fill="url(#{e(uid)}-grad)" stroke="#999"/>'
-           f'<text x="{pad + 206}" y="{ly + 13}" font-size="12" fill="#444">{m:.3g}{e(_clip_note(clip, scores))}</text>')
+           f'<text x="{pad + 206}" y="{ly + 13}" font-size="12" fill="#444">{e(note)}</text>')
     return head + "".join(body) + leg + "</svg>"
 
 # %% ../nbs/09_viewers.ipynb #e39974ec
