@@ -8,7 +8,7 @@ STAMP := $(VENV)/.heta-installed
 # one torch thread for tests and notebooks (2-core machines slow down badly when oversubscribed)
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false PYTHONHASHSEED=0
 
-.PHONY: install demo test test-slow check-sync readme nbtest pytest bench clean browser-deps studies
+.PHONY: install demo test test-slow check-sync readme nbtest outputs outputs-slow pytest bench clean browser-deps studies
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -32,23 +32,26 @@ check-sync: install
 readme: install
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash .ci/readme.sh
 
+# Every notebook run as a test (the cells nbdev_test runs), checking the outputs they keep (.ci/nbrun.py).
 nbtest: install
-	$(TEST_ENV) $(VENV)/bin/nbdev_test --n_workers 2 --timing
+	$(TEST_ENV) $(PY) .ci/nbrun.py --n_workers 2
 
-# tests/test_browser.py renders the viewers in headless Chromium (Debian packages chromium, chromium-driver)
-# with ipywidgets' HTML manager from the npm registry (pages must work offline). Installed or fetched when
-# missing, a quick no-op otherwise; a failure only warns here (the test then skips, or fails under CI=true).
+# Refresh the outputs the notebooks keep: `outputs` for the cells the tests run, `outputs-slow` also for the
+# real-model `#| slow` cells (tens of minutes on 2 cores).
+outputs: install
+	$(TEST_ENV) $(PY) .ci/nbrun.py --write --n_workers 2
+outputs-slow: install
+	$(TEST_ENV) $(PY) .ci/nbrun.py --write --flags slow --n_workers 2
+
+# tests/test_browser.py renders the viewers and the saved Explorer page in headless Chromium (Debian packages
+# chromium, chromium-driver). Installed when missing, a quick no-op otherwise; a failure only warns here
+# (the test then skips, or fails under CI=true).
 browser-deps: install
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
 	if [ ! -x /usr/bin/chromium ]; then \
 	  echo "installing Debian packages chromium, chromium-driver for tests/test_browser.py"; \
 	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; } \
 	    || echo "WARNING: could not install chromium"; \
-	fi; \
-	if ! command -v npm >/dev/null; then \
-	  echo "installing Debian package npm for tests/test_browser.py"; \
-	  { $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm >/dev/null; } \
-	    || echo "WARNING: could not install npm"; \
 	fi
 	@$(PY) tests/browser_deps.py || echo "WARNING: tests/test_browser.py is missing a dependency (see above)"
 
@@ -70,9 +73,10 @@ studies: install
 	$(STUDY) dev --model smollm2-135m
 	$(STUDY) test --model smollm2-135m
 	$(STUDY) demo --model smollm2-135m
-	$(STUDY) test --model gemma3-270m --splits longrange:test --every 6
+	$(STUDY) test --model gemma3-270m --every 6
 	$(STUDY) readme
-	cd nbs/studies && ../../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace grounding.ipynb
+	$(MAKE) readme
+	$(TEST_ENV) $(PY) .ci/nbrun.py --write nbs/studies/grounding.ipynb
 	$(VENV)/bin/nbdev_clean
 
 bench: install

@@ -52,7 +52,7 @@ t = random_target(64)
 tn, ref = best(lambda: kl_information_naive(model, t))
 row(64, "naive loop", tn, tn)
 for bs in (BS, 8):
-    tb, I = best(lambda: kl_information(model, t, batch_size=bs))
+    tb, I = best(lambda: kl_information(model, t, batch_size=bs, use_cache=False))
     tc, Ic = best(lambda: kl_information(model, t, batch_size=bs, use_cache=True))
     row(64, f"batched bs={bs}", tb, tn, f"max|diff| vs naive {(I - ref).abs().max():.1e}")
     row(64, f"+cache bs={bs}", tc, tn, f"max|diff| vs naive {(Ic - ref).abs().max():.1e}")
@@ -62,7 +62,7 @@ T = 256
 t = random_target(T, seed=1)
 if args.full:
     tn, ref = best(lambda: kl_information_naive(model, t), 1)
-    tb, I = best(lambda: kl_information(model, t, batch_size=BS), 1)
+    tb, I = best(lambda: kl_information(model, t, batch_size=BS, use_cache=False), 1)
     tc, Ic = best(lambda: kl_information(model, t, batch_size=BS, use_cache=True), 1)
     row(T, "naive loop", tn, tn); row(T, f"batched bs={BS}", tb, tn, f"max|diff| vs naive {(I - ref).abs().max():.1e}")
     row(T, f"+cache bs={BS}", tc, tn, f"max|diff| vs naive {(Ic - ref).abs().max():.1e}")
@@ -78,7 +78,7 @@ else:
     row(T, "naive loop", tn, tn, f"estimated from {k} of {T} variants")
     for bs in (BS, 8):
         # plain batched: all chunks cost the same, so one chunk [0, bs) times T/bs is the full run
-        tb_s, I = best(lambda: kl_information(model, t, batch_size=bs, positions=range(bs)), 1)
+        tb_s, I = best(lambda: kl_information(model, t, batch_size=bs, use_cache=False, positions=range(bs)), 1)
         chunk0 = tb_s - t0
         tb = t0 + chunk0 * T / bs
         # cached: chunk [a, a+bs) gets cheaper as a grows; time two more chunks (chunk 0 is the plain one)

@@ -11,6 +11,7 @@ _EXPORTS = {
     "semantic_flow": "heta.flow", "hessian_sensitivity": "heta.curvature",
     "kl_information": "heta.information", "mask_token_id": "heta.information",
     "HETA": "heta.attribution", "Attribution": "heta.attribution", "Explainer": "heta.attribution",
+    "combine": "heta.attribution", "PRESETS": "heta.attribution",
     "Explorer": "heta.viz", "html_heatmap": "heta.viz", "attribution_html": "heta.viz", "svg_heatmap": "heta.viz",
     "plot_components": "heta.viz", "plot_generation": "heta.viz", "plot_methods": "heta.viz",
     "make_explainer": "heta.baselines", "BASELINES": "heta.baselines", "EXPLAINERS": "heta.baselines",

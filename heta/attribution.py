@@ -5,19 +5,20 @@
 # %% ../nbs/05_heta.ipynb #0d717738
 from __future__ import annotations
 import json, math, time, platform
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, asdict, replace
+from fastcore.basics import patch
 import numpy as np
 import torch
 
 from .models import Arch
-from .targets import Target, make_target, greedy_target
+from .targets import Target, make_target, greedy_target, token_labels
 from .flow import semantic_flow, check_flow_options
 from .curvature import hessian_sensitivity, CURVATURE_MODES
 from .information import kl_information, unit_information, word_units, mask_token_id, MASKS
 
 # %% auto #0
-__all__ = ['COMPONENTS', 'NORMALIZE', 'UNITS', 'PRESETS', 'DEFAULT_PRESET', 'Attribution', 'Explainer', 'normalise_term',
-           'shape_gate', 'combine', 'HETA', 'window_spans', 'attribute', 'attribute_target', 'toy_gold_rate']
+__all__ = ['COMPONENTS', 'MIN_WINDOW', 'NORMALIZE', 'UNITS', 'PRESETS', 'DEFAULT_PRESET', 'Attribution', 'Explainer',
+           'normalise_term', 'shape_gate', 'combine', 'HETA', 'window_spans', 'toy_gold_rate']
 
 # %% ../nbs/05_heta.ipynb #f836824c
 def _versions() -> dict:
@@ -26,7 +27,7 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 def _f32(x): return np.asarray(x, dtype=np.float32)
-COMPONENTS = ("scores", "gate", "curvature", "information")
+COMPONENTS = ("scores", "gate", "curvature", "information", "curvature_se")
 
 @dataclass
 class Attribution:
@@ -39,73 +40,131 @@ class Attribution:
     gate: np.ndarray = None # semantic-flow gate M_T (HETA only)
     curvature: np.ndarray = None # Hessian sensitivity S (HETA only)
     information: np.ndarray = None # KL information I (HETA only)
+    curvature_se: np.ndarray = None # Monte Carlo standard error of S over the probes (HETA only)
     settings: dict = field(default_factory=dict) # everything that shaped the numbers (incl. seed)
     method: str = "heta" # which explainer made it (baselines use the same record)
     model: str = "" # model name or path
     versions: dict = field(default_factory=dict)
     targets: list = None # generation: one {"text", "id", "pos"} per generated token
     seconds: float = None # wall time of the computation
+    source_span: tuple = None # (start, end) of the user's own text in `text` when a chat template wrapped it
+    positions: list = None # token position of each column when `restrict` dropped some (None: 0..C-1)
 
     def __post_init__(self):
         for k in COMPONENTS:
             if getattr(self, k) is not None: setattr(self, k, _f32(getattr(self, k)))
         self.offsets = [tuple(o) for o in self.offsets]
+        if self.source_span is not None: self.source_span = tuple(self.source_span)
     @property
     def seed(self): return self.settings.get("seed")
     @property
     def is_matrix(self) -> bool: return self.scores.ndim == 2
 
-    def topk(self, k:int=5, row:int=0) -> list:
-        "The k highest-scoring context tokens as (index, token, score), best first."
-        s = self.scores[row] if self.is_matrix else self.scores
-        idx = np.argsort(-s, kind="stable")[:k]
-        return [(int(i), self.tokens[i], float(s[i])) for i in idx]
+# %% ../nbs/05_heta.ipynb #ca9ace07
+@patch(as_prop=True)
+def labels(self:Attribution) -> list:
+    "A readable label per context token: its text, or 'char(k/n)' for the pieces of a split character (chapter 01)."
+    return token_labels(self.tokens, self.offsets, self.text)
 
-    def to_frame(self, row:int=0):
-        "A pandas DataFrame: one row per context token with its offsets and every component."
-        import pandas as pd
-        pick = (lambda a: a[row]) if self.is_matrix else (lambda a: a)
-        cols = {"token": self.tokens, "start": [o[0] for o in self.offsets], "end": [o[1] for o in self.offsets]}
-        cols.update({k: pick(getattr(self, k)) for k in ("gate", "curvature", "information") if getattr(self, k) is not None})
-        return pd.DataFrame({**cols, "score": pick(self.scores)})
+@patch
+def topk(self:Attribution, k:int=5, row:int=0) -> list:
+    "The k highest-scoring context tokens as (index, label, score), best first."
+    s = self.scores[row] if self.is_matrix else self.scores
+    idx, lab = np.argsort(-s, kind="stable")[:k], self.labels
+    return [(int(i), lab[i], float(s[i])) for i in idx]
 
-    def words(self, row:int=0) -> list:
-        "Sub-word scores summed into words: (word, start, end, score); a token starting with whitespace starts a word."
-        s = self.scores[row] if self.is_matrix else self.scores
-        out = []
-        for t, (a, b), x in zip(self.tokens, self.offsets, s):
-            new = not out or t[:1].isspace() or out[-1][0][-1:].isspace() or b <= a
-            if new: out.append([t, a, b, float(x)])
-            else: out[-1][0] += t; out[-1][2] = max(out[-1][2], b); out[-1][3] += float(x)
-        return [(w.strip() or w, a, b, x) for w, a, b, x in out]
+# %% ../nbs/05_heta.ipynb #d410921b
+@patch
+def to_frame(self:Attribution, row:int=0):
+    "A pandas DataFrame: one row per context token with its label, offsets, every component and the curvature's standard error."
+    import pandas as pd
+    pick = (lambda a: a[row]) if self.is_matrix else (lambda a: a)
+    cols = {"token": self.labels, "start": [o[0] for o in self.offsets], "end": [o[1] for o in self.offsets]}
+    cols.update({k: pick(getattr(self, k)) for k in ("gate", "curvature", "curvature_se", "information") if getattr(self, k) is not None})
+    return pd.DataFrame({**cols, "score": pick(self.scores)})
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        for k in COMPONENTS: d[k] = None if getattr(self, k) is None else getattr(self, k).tolist()
-        d["offsets"] = [list(o) for o in self.offsets]
-        return d
-    def save(self, path):
-        "Write JSON; `Attribution.load` reads back identical arrays (float32 round-trips exactly through JSON)."
-        from pathlib import Path
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as f: json.dump(self.to_dict(), f, ensure_ascii=False)
-    @classmethod
-    def load(cls, path) -> "Attribution":
-        with open(path, encoding="utf-8") as f: return cls(**json.load(f))
+@patch
+def words(self:Attribution, row:int=0) -> list:
+    "Sub-word scores summed into words (`word_units`, chapter 04): (word, start, end, score), in order."
+    s = self.scores[row] if self.is_matrix else self.scores
+    C = len(s)
+    out = []
+    for u in word_units(self.tokens[:C], self.offsets[:C]):
+        w = "".join(self.tokens[i] for i in u)
+        spans = [self.offsets[i] for i in u if self.offsets[i][1] > self.offsets[i][0]]
+        a, b = (min(x for x, _ in spans), max(y for _, y in spans)) if spans else self.offsets[u[0]]
+        out.append((w.strip() or w, a, b, float(sum(s[i] for i in u))))
+    return out
 
-    def show(self, **kwargs):
-        "Open the interactive explorer (an ipywidgets app; see chapter 09)."
-        from heta.viz import Explorer
-        return Explorer(self, **kwargs)
-    def _repr_html_(self):
-        "A static heatmap of the final scores (the first target of a generation); `show()` is the interactive view."
-        from heta.viz import attribution_html
-        return attribution_html(self)
-    def __repr__(self):
-        top = ", ".join(f"{t!r}:{s:.3g}" for _, t, s in self.topk(3))
-        return f"Attribution({len(self.tokens)} tokens -> {self.target['text']!r}; top: {top})"
+# %% ../nbs/05_heta.ipynb #350a717a
+@patch
+def restrict(self:Attribution, part:str="source") -> Attribution:
+    "A copy with only the context tokens inside the user's text (`part='source'`); `positions` keeps where they were."
+    if part != "source": raise ValueError(f"restrict({part!r}): the only part is 'source' (the user's text inside a chat template)")
+    if self.source_span is None or self.source_span == (0, len(self.text)): return self
+    a, b = self.source_span
+    pos = list(self.positions) if self.positions is not None else list(range(len(self.tokens)))
+    keep = [j for j, (s, e) in enumerate(self.offsets) if a <= s and e <= b and e > s]
+    if not keep: raise ValueError("no context token lies inside the user's text (source_span): nothing to keep")
+    cut = lambda x: None if x is None else x[..., keep]
+    return replace(self, tokens=[self.tokens[j] for j in keep], offsets=[self.offsets[j] for j in keep],
+                   positions=[pos[j] for j in keep], settings=dict(self.settings, restricted=part),
+                   **{k: cut(getattr(self, k)) for k in COMPONENTS})
+
+# %% ../nbs/05_heta.ipynb #8dff81c3
+@patch
+def to_dict(self:Attribution) -> dict:
+    d = asdict(self)
+    for k in COMPONENTS: d[k] = None if getattr(self, k) is None else getattr(self, k).tolist()
+    d["offsets"] = [list(o) for o in self.offsets]
+    return d
+
+@patch
+def save(self:Attribution, path):
+    "Write JSON; `Attribution.load` reads back identical arrays (float32 round-trips exactly through JSON)."
+    from pathlib import Path
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f: json.dump(self.to_dict(), f, ensure_ascii=False)
+
+@patch(cls_method=True)
+def load(cls:Attribution, path) -> Attribution:
+    "Read an Attribution written by `save`."
+    with open(path, encoding="utf-8") as f: return cls(**json.load(f))
+
+# %% ../nbs/05_heta.ipynb #f1fd75f9
+@patch
+def show(self:Attribution, **kwargs):
+    "Open the interactive explorer (an ipywidgets app; see chapter 09)."
+    from heta.viz import Explorer
+    return Explorer(self, **kwargs)
+
+@patch
+def _repr_html_(self:Attribution):
+    "A static heatmap of the final scores (every target of a generation); `show()` is the interactive view."
+    from heta.viz import attribution_html
+    return attribution_html(self)
+
+@patch
+def __repr__(self:Attribution):
+    top = lambda row: ", ".join(f"{t!r}:{s:.3g}" for _, t, s in self.topk(3, row))
+    if not self.is_matrix: return f"Attribution({len(self.tokens)} tokens -> {self.target['text']!r}; top: {top(0)})"
+    rows = "; ".join(f"{t['text']!r} <- {top(j)}" for j, t in enumerate(self.targets))
+    return f"Attribution({len(self.tokens)} tokens, {len(self.targets)} generated; top per target: {rows})"
+
+# %% ../nbs/05_heta.ipynb #106c5e12
+def _number(name, v, lo=None, hi=None, integer=False):
+    "v as a float (or int), or a ValueError naming the parameter and the valid range."
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (not integer or float(v).is_integer()) and math.isfinite(v)
+    if ok and lo is not None: ok = v >= lo
+    if ok and hi is not None: ok = v <= hi
+    if not ok:
+        rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
+        raise ValueError(f"{name}={v!r}: give {'an integer' if integer else 'a number'}{rng}")
+    return int(v) if integer else float(v)
 
 # %% ../nbs/05_heta.ipynb #eb5051b7
+MIN_WINDOW = 8 # the smallest sliding window, in tokens (a window holds a body and a tail of up to a quarter of it)
+
 class Explainer:
     "Base class: text/targets, steps, windows and the result record; subclasses implement `_components`."
     method = "explainer"
@@ -113,14 +172,14 @@ class Explainer:
         self.arch = Arch(model)
         self.model, self.tokenizer, self.progress = model, tokenizer, progress
         self.window = self._resolve_window(window)
-        if self.window is not None and self.window < 8: raise ValueError(f"window={window} is too small (at least 8 tokens)")
-        self.settings = dict(settings, window=self.window, tail=tail)
+        if self.window is not None and self.window < MIN_WINDOW: raise ValueError(f"window={window} is too small (at least {MIN_WINDOW} tokens)")
+        self.settings = dict(settings, window=self.window, tail=_number("tail", tail, 0, integer=True))
     def _resolve_window(self, window):
         mw = self.arch.window
         if window == "auto": return min(512, mw) if mw else 512
         if window is None: return None
         if isinstance(window, bool) or not isinstance(window, int):
-            raise ValueError(f"window={window!r}: give 'auto', None (refuse long contexts) or a number of tokens >= 8")
+            raise ValueError(f"window={window!r}: give 'auto', None (refuse long contexts) or a number of tokens >= {MIN_WINDOW}")
         return window
     n_ticks = 1 # progress units per `_components` call
     def _components(self, target:Target, pbar=None) -> dict:
@@ -192,16 +251,6 @@ def _check_curvature_options(mode:str, options:dict):
     if bad: raise ValueError(f"curvature_options {bad} do not apply to curvature={mode!r}: it takes {sorted(_CURVATURE_OPTIONS[mode])}")
 
 # %% ../nbs/05_heta.ipynb #5321b575
-def _number(name, v, lo=None, hi=None, integer=False):
-    "v as a float (or int), or a ValueError naming the parameter and the valid range."
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (not integer or float(v).is_integer()) and math.isfinite(v)
-    if ok and lo is not None: ok = v >= lo
-    if ok and hi is not None: ok = v <= hi
-    if not ok:
-        rng = f" in [{lo}, {hi}]" if hi is not None else (f" >= {lo}" if lo is not None else "")
-        raise ValueError(f"{name}={v!r}: give {'an integer' if integer else 'a number'}{rng}")
-    return int(v) if integer else float(v)
-
 class HETA(Explainer):
     "Hessian-Enhanced Token Attribution for a causal LM; `None` means: take the value from `preset`."
     method, n_ticks = "heta", 3
@@ -240,17 +289,19 @@ class HETA(Explainer):
         unknown = sorted(set(o["flow"]) - set(FLOW_DEFAULTS))
         if unknown: raise ValueError(f"flow options {unknown} are unknown: semantic_flow takes {list(FLOW_DEFAULTS)}")
         check_flow_options(**o["flow"])
-        curvature_options = dict(curvature_options or {})
+        curvature_options = {} if curvature_options is None else curvature_options
         _check_curvature_options(o["curvature"], curvature_options)
+        curvature_options = dict(curvature_options)
         super().__init__(model, tokenizer, window=window, tail=tail, progress=progress, preset=preset, beta=beta, gamma=gamma,
-                         n_probes=n_probes, curvature=o["curvature"], mask=o["mask"], unit=o["unit"], seed=int(seed),
+                         n_probes=n_probes, curvature=o["curvature"], mask=o["mask"], unit=o["unit"], seed=_number("seed", seed, integer=True),
                          normalize=o["normalize"], gate_pred=_number("gate_pred", o["gate_pred"], 0),
                          gate_power=_number("gate_power", o["gate_power"], 0), gate_mix=_number("gate_mix", o["gate_mix"], 0, 1),
                          batch_size=batch_size, flow=dict(o["flow"]), curvature_options=curvature_options)
         self.mask_id = mask_token_id(tokenizer, o["mask"]) if o["mask"] in ("pad", "eos", "unk") else None
 
 # %% ../nbs/05_heta.ipynb #07b283af
-def _information(self, target:Target) -> torch.Tensor:
+@patch
+def _information(self:HETA, target:Target) -> torch.Tensor:
     "I over the context: one token masked at a time, or whole words (`unit='word'`)."
     st = self.settings
     if st["unit"] == "word":
@@ -259,23 +310,24 @@ def _information(self, target:Target) -> torch.Tensor:
                                 mask_token_id=self.mask_id, batch_size=st["batch_size"])
     return kl_information(self.model, target, mask=st["mask"], mask_token_id=self.mask_id, batch_size=st["batch_size"])
 
-def _scores(self, c:dict) -> torch.Tensor:
+@patch
+def _scores(self:HETA, c:dict) -> torch.Tensor:
     "Eq. 5 on computed components with this explainer's weights, normalisation and gate shape."
     st = self.settings
     return combine(c["gate"], c["curvature"], c["information"], st["beta"], st["gamma"], st["normalize"],
                    st["gate_pred"], st["gate_power"], st["gate_mix"])
 
-def _components(self, target:Target, pbar=None) -> dict:
+@patch
+def _components(self:HETA, target:Target, pbar=None) -> dict:
     "Gate, S, I and the HETA scores for a single-step target whose context fits the model."
     st = self.settings
     tick = (lambda name: (pbar.set_postfix_str(name), pbar.update(1))) if pbar is not None else (lambda name: None)
     gate = semantic_flow(self.model, target, **st["flow"]).float(); tick("gate")
-    S = hessian_sensitivity(self.model, target, mode=st["curvature"], n_probes=st["n_probes"], seed=st["seed"],
-                            batch_size=st["batch_size"], **st["curvature_options"]).float(); tick("curvature")
+    S, se = hessian_sensitivity(self.model, target, mode=st["curvature"], n_probes=st["n_probes"], seed=st["seed"],
+                                batch_size=st["batch_size"], return_se=True, **st["curvature_options"]); tick("curvature")
     I = self._information(target).float(); tick("information")
-    c = dict(gate=gate, curvature=S, information=I)
+    c = dict(gate=gate, curvature=S.float(), information=I, curvature_se=se.float())
     return dict(c, scores=self._scores(c))
-HETA._information, HETA._scores, HETA._components = _information, _scores, _components
 
 # %% ../nbs/05_heta.ipynb #e0ff9fb6
 def window_spans(n_body:int, span:int) -> list:
@@ -286,7 +338,8 @@ def window_spans(n_body:int, span:int) -> list:
     if starts[-1] + span < n_body: starts.append(n_body - span)
     return [(a, a + span) for a in starts]
 
-def _windowed(self, target:Target, pbar=None) -> dict:
+@patch
+def _windowed(self:Explainer, target:Target, pbar=None) -> dict:
     "Components of a single-step target, through sliding windows when its context exceeds the window."
     C, W = target.target_pos, self.window
     if W is None or C <= W:
@@ -304,20 +357,22 @@ def _windowed(self, target:Target, pbar=None) -> dict:
         wt = Target(target.text, ids, [target.offsets[i] for i in keep] + [target.offsets[target.target_pos]], len(keep),
                     tokens=[target.tokens[i] for i in keep] + [target.tokens[target.target_pos]])
         for k, v in self._components(wt, pbar).items():
-            acc.setdefault(k, torch.zeros(C))[keep] += v.float()
+            acc.setdefault(k, torch.zeros(C))[keep] += v.float() ** (2 if k == "curvature_se" else 1)
         count[keep] += 1
-    return {k: v / count for k, v in acc.items()}
-Explainer._windowed = _windowed
+    # a token's values are averaged over the windows holding it; standard errors combine in quadrature
+    return {k: (v.sqrt() if k == "curvature_se" else v) / count for k, v in acc.items()}
 
 # %% ../nbs/05_heta.ipynb #b7868ef8
-def _n_units(self, target):
-    C = target.target_pos + target.n_steps - 1
+@patch
+def _n_units(self:Explainer, target):
     "Progress units: `n_ticks` per step and window."
+    C = target.target_pos + target.n_steps - 1
     if self.window is None or C <= self.window: return self.n_ticks * target.n_steps
     q = min(self.settings["tail"], self.window // 4)
     return self.n_ticks * target.n_steps * len(window_spans(C - q, self.window - q))
 
-def attribute(self, text:str, # the context
+@patch
+def attribute(self:Explainer, text:str, # the context
               target:str=None, # a continuation string, e.g. " slice" (several tokens: per-step scores are summed)
               target_pos:int=None, # or a token index inside `text`
               generate:int=None, # or: attribute each of the model's `generate` greedy tokens (a matrix)
@@ -331,13 +386,14 @@ def attribute(self, text:str, # the context
     else: single = False
     if generate is not None:
         if not isinstance(generate, int) or generate < 1: raise ValueError(f"generate={generate!r}: give a number of tokens >= 1")
-        tgt = greedy_target(self.model, self.tokenizer, text, generate, chat=chat)
+        tgt = greedy_target(self.model, self.tokenizer, text, generate, chat=chat, max_length=self.arch.window)
     else:
         tgt = make_target(self.tokenizer, text, target=target, target_pos=target_pos, chat=chat,
                           max_length=None if self.window else self.arch.window)
     return self.attribute_target(tgt, matrix=(generate is not None and not single), t0=t0)
 
-def attribute_target(self, tgt:Target, matrix:bool=False, t0=None) -> Attribution:
+@patch
+def attribute_target(self:Explainer, tgt:Target, matrix:bool=False, t0=None) -> Attribution:
     "Explain a prepared `Target`: summed over its steps, or one row per step when `matrix`."
     from tqdm.auto import tqdm
     t0 = t0 or time.perf_counter()
@@ -351,14 +407,27 @@ def attribute_target(self, tgt:Target, matrix:bool=False, t0=None) -> Attributio
                 v = v.float().cpu().numpy()
                 c = comps.setdefault(k, np.zeros((n, width) if matrix else C0, dtype=np.float32))
                 if matrix: c[j, :len(v)] = v
-                else: c += v[:C0]
+                else: c += v[:C0] ** 2 if k == "curvature_se" else v[:C0]   # steps add; their errors in quadrature
+    if not matrix and "curvature_se" in comps: comps["curvature_se"] = np.sqrt(comps["curvature_se"])
     info = lambda pos: {"text": tgt.tokens[pos], "id": int(tgt.input_ids[pos]), "pos": pos}
     target = {"text": tgt.target_str, "ids": tgt.target_ids, "pos": tgt.target_pos, "id": tgt.target_id}
     return Attribution(text=tgt.text, tokens=tgt.tokens[:width], offsets=tgt.offsets[:width], target=target,
                        targets=[info(tgt.target_pos + j) for j in range(n)] if matrix else None,
                        settings=dict(self.settings, generated=tgt.generated, n_steps=n), model=str(getattr(self.model, "name_or_path", "")),
-                       versions=_versions(), seconds=time.perf_counter() - t0, method=self.method, **comps)
-Explainer._n_units, Explainer.attribute, Explainer.attribute_target = _n_units, attribute, attribute_target
+                       versions=_versions(), seconds=time.perf_counter() - t0, method=self.method, source_span=tgt.source_span, **comps)
+
+# %% ../nbs/05_heta.ipynb #0507052b
+@patch
+def score_interval(self:Attribution, z:float=1.96) -> tuple:
+    "(low, high) of each final score: score -/+ z times its standard error from the curvature's probes (delta method)."
+    st = self.settings
+    if self.curvature_se is None or self.gate is None: raise ValueError(f"method {self.method!r} keeps no curvature error")
+    if self.is_matrix: raise ValueError("a generation has one interval per row: use the row's own attribution")
+    if st.get("normalize") == "rank": raise ValueError("normalize='rank' has no derivative: no interval (use 'sum' or 'none')")
+    g = shape_gate(torch.as_tensor(self.gate), st["gate_pred"], st["gate_power"], st["gate_mix"]).numpy()
+    scale = float(self.curvature.sum()) if st.get("normalize") == "sum" else 1.0
+    half = z * g * st["beta"] * self.curvature_se / (scale if scale > 0 else 1.0)
+    return self.scores - half, self.scores + half
 
 # %% ../nbs/05_heta.ipynb #b3f35eeb
 def toy_gold_rate(explainer:HETA, examples:list, k:int=2) -> float:

@@ -4,11 +4,11 @@
 
 # %% ../nbs/11_cli.ipynb #3de4e0f9
 from __future__ import annotations
-import argparse, sys, platform
+import argparse, re, sys, platform
 
 # %% auto #0
 __all__ = ['DEMO_TEXT', 'DEMO_TARGET', 'DEFAULT_METHODS', 'env_report', 'cmd_info', 'report', 'cmd_attribute', 'cmd_demo',
-           'cmd_evaluate', 'build_parser', 'main']
+           'cmd_evaluate', 'torch_threads', 'build_parser', 'check_args', 'main']
 
 # %% ../nbs/11_cli.ipynb #e0cedebb
 def env_report() -> dict:
@@ -28,27 +28,47 @@ def env_report() -> dict:
 def cmd_info(args):
     for k, v in env_report().items(): print(f"{k:>20}: {v}")
 
+# %% ../nbs/11_cli.ipynb #2a6c1e90
+def _ranking(a, row:int=0, top:int=5) -> list:
+    "The lines of one target's top-`top` table: rank, token label, score and each component, over the tokens that target saw."
+    from heta.viz import attribution_row
+    cols = [(c, w, f) for c, w, f in (("gate", 10, ".4f"), ("curvature", 12, ".4g"), ("information", 13, ".4g"))
+            if getattr(a, c) is not None]
+    r, labels = attribution_row(a, row), a.labels   # the row's columns are the first len(r.values) of `a`
+    comp = {c: attribution_row(a, row, c).values for c, _, _ in cols}
+    order = sorted(range(len(r.values)), key=lambda i: (-r.values[i], i))[:top]
+    return ([f"{'rank':>4}  {'token':<16}{'score':>10}" + "".join(f"{c:>{w}}" for c, w, _ in cols)]
+            + [f"{n:>4}  {labels[i]!r:<16}{r.values[i]:>10.4f}" + "".join(f"{comp[c][i]:>{w}{f}}" for c, w, f in cols)
+               for n, i in enumerate(order, 1)])
+
+# %% ../nbs/11_cli.ipynb #4c8e3ab2
+def report(a, top:int=5, color:bool=True) -> str:
+    "The text report the CLI prints: heatmap and top tokens of the target, or of every generated token of a generation."
+    from heta.viz import ansi_heatmap, attribution_row, n_rows
+    took = f" ({a.seconds:.1f}s)" if a.seconds else ""
+    if not a.is_matrix:
+        return "\n".join([f"{a.model}: {len(a.tokens)} context tokens -> target {a.target['text']!r}" + took, "",
+                          ansi_heatmap(a.tokens, a.scores, a.target["text"], color=color), ""] + _ranking(a, 0, top))
+    rows = [attribution_row(a, j) for j in range(n_rows(a))]
+    lines = [f"{a.model}: {a.targets[0]['pos']} prompt tokens -> {len(rows)} generated token{'s' if len(rows) > 1 else ''} "
+             f"{a.target['text']!r}" + took, "", "one line per generated token: the tokens it saw, then the token", ""]
+    # heatmaps draw the token texts (they tile the text); the rows' own texts are labels, for the tables
+    lines += [f"{j:>3}  " + ansi_heatmap(a.tokens[:len(r.values)], r.values, r.target, color=color) for j, r in enumerate(rows)]
+    for j, r in enumerate(rows): lines += ["", f"target {j}: {r.target!r} (after {len(r.tokens)} tokens)"] + _ranking(a, j, top)
+    return "\n".join(lines)
+
 # %% ../nbs/11_cli.ipynb #7bd7058d
+def _heta_options(args) -> dict:
+    "The HETA settings given by the options of `heta attribute` and `heta demo` (what `_explainer` builds, `check_args` checks)."
+    return dict(preset=args.preset, n_probes=args.probes, curvature=args.curvature, mask=args.mask, unit=args.unit,
+                seed=args.seed, normalize=args.normalize, beta=args.beta, gamma=args.gamma, window=args.window,
+                batch_size=args.batch_size)
+
 def _explainer(args):
     from heta.models import load_model
     from heta.attribution import HETA
     model, tok = load_model(args.model)
-    return HETA(model, tok, preset=args.preset, n_probes=args.probes, curvature=args.curvature, mask=args.mask,
-                unit=args.unit, seed=args.seed, normalize=args.normalize, beta=args.beta, gamma=args.gamma,
-                window=args.window, batch_size=args.batch_size, progress=not args.quiet)
-
-def report(a, top:int=5, color:bool=True) -> str:
-    "The text report the CLI prints for an attribution."
-    from heta.viz import ansi_heatmap
-    s = a.scores[0] if a.is_matrix else a.scores
-    tgt = a.targets[0]["text"] if a.is_matrix else a.target["text"]
-    lines = [f"{a.model}: {len(a.tokens)} context tokens -> target {a.target['text']!r}"
-             + (f" ({a.seconds:.1f}s)" if a.seconds else ""), "", ansi_heatmap(a.tokens, s, tgt, color=color), "",
-             f"{'rank':>4}  {'token':<16}{'score':>10}{'gate':>10}{'curvature':>12}{'information':>13}"]
-    g, S, I = ((x[0] if a.is_matrix else x) for x in (a.gate, a.curvature, a.information))
-    for r, (i, t, v) in enumerate(a.topk(top), 1):
-        lines.append(f"{r:>4}  {t!r:<16}{v:>10.4f}{g[i]:>10.4f}{S[i]:>12.4g}{I[i]:>13.4g}")
-    return "\n".join(lines)
+    return HETA(model, tok, **_heta_options(args), progress=not args.quiet)
 
 def _write(a, args):
     if args.json: a.save(args.json); print(f"wrote {args.json}")  # save() creates the folder
@@ -79,22 +99,35 @@ def cmd_demo(args):
 DEFAULT_METHODS = ("heta,heta-paper,heta-gate,heta-S,heta-I,heta-gate-S,heta-gate-I,occlusion,ig,saliency,input-x-gradient,"
                    "rollout,attention,last-token,recency,random")
 
-def cmd_evaluate(args):
-    from heta.evaluate import run, to_markdown
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if not methods: raise ValueError("--methods is empty: give a comma-separated list, e.g. heta,ig,occlusion")
+def _method_list(methods:str) -> list:
+    "The explainer names of a comma-separated --methods, or a ValueError naming the unknown ones and the valid names."
     from heta.baselines import EXPLAINERS
-    bad = [m for m in methods if m not in EXPLAINERS]
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    if not names: raise ValueError("--methods is empty: give a comma-separated list, e.g. heta,ig,occlusion")
+    bad = [m for m in names if m not in EXPLAINERS]
     if bad: raise ValueError(f"unknown method(s) {', '.join(bad)}: use names from {', '.join(EXPLAINERS)}")
+    return names
+
+def _default_out(model:str, dataset:str) -> str:
+    "The default --out: a folder under runs/ named after the model and the dataset, each made path-safe."
+    safe = lambda s: re.sub(r"[^\w.-]+", "_", str(s))
+    return f"runs/eval-{safe(model)}-{safe(dataset)}"
+
+def cmd_evaluate(args):
+    from pathlib import Path
+    from heta.evaluate import run, to_markdown
+    methods = _method_list(args.methods)
     hopts = {"curvature": args.curvature, "n_probes": args.probes}
     options = {m: dict(hopts) for m in methods if m == "heta" or m.startswith("heta-")}
-    out = args.out or f"runs/eval-{args.model}-{args.dataset}".replace("/", "_")
+    out = args.out or _default_out(args.model, args.dataset)
     chat = {"auto": None, "yes": True, "no": False}[args.chat]
     table = run(args.model, args.dataset, methods, out, limit=args.limit, seed=args.seed, draws=args.draws,
                 chat=chat, options=options, progress=not args.quiet)
     if len(table) == 0: print(f"no case survived: nothing to summarise ({out}/cases.jsonl lists the dropped items)")
     else: print(to_markdown(table, title=f"{args.model} on {args.dataset}"))
-    print(f"results: {out}/results.jsonl, summary: {out}/summary.md, plot: {out}/summary.png")
+    files = {"results": "results.jsonl", "summary": "summary.md", "plot": "summary.png" if len(table) else None}   # run() plots a table
+    wrote = [f"{k}: {out}/{f}" for k, f in files.items() if f and Path(out, f).exists()]
+    if wrote: print(", ".join(wrote))
 
 # %% ../nbs/11_cli.ipynb #c649212f
 def _positive(kind):
@@ -112,9 +145,22 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action):
         return action.help if action.default in (None, False) else super()._get_help_string(action)
 
+def torch_threads(n:int=None) -> int:
+    "Torch threads for a command: `n` (--threads), else OMP_NUM_THREADS, else the usable cores but one (at least one)."
+    import os
+    if n: return n
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0: return int(os.environ["OMP_NUM_THREADS"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)   # leave a core to the rest of the machine: a busy core slows every torch thread
+
+_MIN_WINDOW = 8   # the smallest window `Explainer` accepts (chapter 05); the check below holds the two together
+
 def _window(v):
+    "--window: 'auto', 'none' (refuse long contexts) or a number of tokens, at least `_MIN_WINDOW`."
     if v in ("auto", "none"): return None if v == "none" else v
-    return _positive(int)(v)
+    n = _positive(int)(v)
+    if n < _MIN_WINDOW: raise argparse.ArgumentTypeError(f"{v!r} is too small: give at least {_MIN_WINDOW} tokens, 'auto' or 'none'")
+    return n
 
 def _common(s, json_default=None, html_default=None):
     from heta.attribution import PRESETS, DEFAULT_PRESET, NORMALIZE, UNITS
@@ -129,10 +175,11 @@ def _common(s, json_default=None, html_default=None):
     s.add_argument("--normalize", choices=list(NORMALIZE), help="how S and I are scaled before mixing (default: the preset's)")
     s.add_argument("--beta", type=float, help="weight of the curvature term (default: the preset's)")
     s.add_argument("--gamma", type=float, help="weight of the information term (default: the preset's)")
-    s.add_argument("--window", type=_window, default="auto", help="sliding window in tokens, 'auto' or 'none'")
+    s.add_argument("--window", type=_window, default="auto", help=f"sliding window in tokens (>= {_MIN_WINDOW}), 'auto' or 'none'")
     s.add_argument("--batch-size", type=_positive(int), default=32, help="HVPs / masked variants per pass")
     s.add_argument("--seed", type=int, default=0, help="probe seed")
-    s.add_argument("--top", type=int, default=5, help="how many top tokens to list")
+    s.add_argument("--threads", type=_positive(int), help="torch threads (default: OMP_NUM_THREADS, else the cores but one)")
+    s.add_argument("--top", type=_positive(int), default=5, help="how many top tokens to list")
     s.add_argument("--json", default=json_default, help="write the attribution as JSON here")
     s.add_argument("--html", default=html_default, help="write an HTML heatmap here")
     s.add_argument("--no-color", action="store_true", help="plain text instead of ANSI colours")
@@ -146,9 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="versions, offline models, eager-attention check"); s.set_defaults(func=cmd_info)
     fmt = _DefaultsFormatter
     s = sub.add_parser("attribute", help="explain a target token of a text", formatter_class=fmt)
-    s.add_argument("text"); s.add_argument("--target", help="continuation to explain, e.g. ' slice' (default: the model's next token)")
-    s.add_argument("--target-pos", type=int, help="or: index of a token of the text to explain")
-    s.add_argument("--generate", type=int, help="or: explain each of the model's next N greedy tokens")
+    s.add_argument("text")
+    which = s.add_mutually_exclusive_group()   # one kind of target (none: the model's next token)
+    which.add_argument("--target", help="continuation to explain, e.g. ' slice' (default: the model's next token)")
+    which.add_argument("--target-pos", type=_positive(int), help="or: index of a token of the text to explain")
+    which.add_argument("--generate", type=_positive(int), help="or: explain each of the model's next N greedy tokens")
     s.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template")
     _common(s); s.set_defaults(func=cmd_attribute)
     s = sub.add_parser("demo", help="the main job: the paper's running example on the offline model", formatter_class=fmt)
@@ -156,20 +205,63 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evaluate", help="benchmark methods with faithfulness metrics on a dataset (resumable)", formatter_class=fmt)
     s.add_argument("--model", default="smollm2-135m"); s.add_argument("--dataset", default="curated", help="curated | toy | a .jsonl file")
     s.add_argument("--methods", default=DEFAULT_METHODS, help="comma-separated explainer names")
-    s.add_argument("--limit", type=_positive(int), help="first N dataset items"); s.add_argument("--out", help="output folder (resumable)")
-    s.add_argument("--seed", type=int, default=0); s.add_argument("--draws", type=int, default=4, help="soft-metric masks per example")
+    s.add_argument("--limit", type=_positive(int), help="first N dataset items")
+    s.add_argument("--out", help="output folder (resumable; default: runs/eval-MODEL-DATASET)")
+    s.add_argument("--seed", type=int, default=0); s.add_argument("--draws", type=_positive(int), default=4, help="soft-metric masks per example")
     s.add_argument("--curvature", default="gauss-newton", choices=["exact", "gauss-newton", "low-rank"],
                    help="curvature mode of every HETA method in the evaluation (presets included)")
     s.add_argument("--probes", type=_positive(int), default=10); s.add_argument("--chat", choices=["auto", "yes", "no"], default="auto")
+    s.add_argument("--threads", type=_positive(int), help="torch threads (default: OMP_NUM_THREADS, else the cores but one)")
     s.add_argument("--quiet", action="store_true"); s.set_defaults(func=cmd_evaluate)
+    p.commands = sub.choices   # name -> sub-parser: `main` reports a failed `check_args` with the sub-command's usage
     return p
 
+# %% ../nbs/11_cli.ipynb #3dbc2673
+class _Reached(Exception): "A dry run got past every argument check to its first use of the model or tokenizer."
+
+class _Absent:
+    "Stands in for the model and the tokenizer in a dry run: the first use of it ends the run (`_Reached`)."
+    def __getattr__(self, name): raise _Reached(name)
+    def __call__(self, *a, **k): raise _Reached("call")
+
+def check_args(args):
+    "Refuse, before any model loads, what the package would refuse only after loading one: a ValueError naming the option."
+    def check(option, f, *a, **k):   # one of the package's own checks; `option` prefixes its message
+        try: f(*a, **k)
+        except _Reached: pass
+        except ValueError as e: raise ValueError(f"argument {option}: {e}" if option else str(e)) from None
+    if args.command in ("attribute", "demo"):
+        from heta.targets import make_target, _check_text
+        from heta.attribution import HETA
+        if args.command == "attribute":
+            check("text", _check_text, args.text)
+            if args.target is not None: check("--target", make_target, _Absent(), args.text, target=args.target)
+        check(None, HETA, _Absent(), _Absent(), **_heta_options(args))   # its messages name the setting: beta=-1.0, unit='word'
+    if args.command == "evaluate":
+        from heta.evaluate import dataset_items
+        check(None, _method_list, args.methods)
+        if args.dataset != "toy": check("--dataset", dataset_items, args.dataset, warn=lambda m: None)   # run() reads it again
+    if args.command in ("attribute", "demo", "evaluate"):
+        from heta.models import resolve_model_name
+        check("--model", resolve_model_name, args.model)
+
 def main(argv=None):
-    "Entry point of the `heta` console script."
+    "Entry point of the `heta` console script: parse and check the arguments (exit code 2 on an option error), then run."
     p = build_parser()
     args = p.parse_args(argv)
     if not getattr(args, "func", None): p.print_help(); return 0
+    try: check_args(args)
+    except ValueError as e:   # what `parser.error` prints (the sub-command's usage, then the message), returned like a command's error
+        s = p.commands[args.command]; s.print_usage(sys.stderr); print(f"{s.prog}: error: {e}", file=sys.stderr); return 2
+    if hasattr(args, "threads"):
+        import torch
+        torch.set_num_threads(torch_threads(args.threads))
     try: args.func(args)
     except ValueError as e:
         print(f"heta: error: {e}", file=sys.stderr); return 2
     return 0
+
+# %% ../nbs/11_cli.ipynb #b2e0bdde
+if __name__ == "__main__":
+    from fastcore.imports import in_ipython
+    if not in_ipython(): sys.exit(main())

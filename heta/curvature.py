@@ -4,6 +4,7 @@
 
 # %% ../nbs/03_hessian.ipynb #de84e955
 from __future__ import annotations
+import math
 import torch
 from .targets import input_embeddings, next_logprobs
 
@@ -91,9 +92,10 @@ def _block_probe_hvps(f, X, R, batch_size):
     return out
 
 def _exact(model, target, n_probes, seed, batch_size, last_k=None, **_):
+    "Each probe's |Pi_i H Pi_i r_k|_1, (m, T): the mean over probes is S, their spread its standard error."
     f, X = _objective(model, target, last_k)
     R = rademacher_probes(n_probes, *X.shape[1:], seed)
-    return _block_probe_hvps(f, X, R, batch_size).abs().sum(-1).mean(0)
+    return _block_probe_hvps(f, X, R, batch_size).abs().sum(-1)
 
 # %% ../nbs/03_hessian.ipynb #89f4e837
 def fisher_factors(f_full, X, top_k:int=32):
@@ -109,11 +111,11 @@ def fisher_factors(f_full, X, top_k:int=32):
 def _gauss_newton(model, target, n_probes, seed, top_k=32, last_k=None, batch_size=None, **_):
     f_full, X = _objective(model, target, last_k, full=True)
     U, pk, mass = fisher_factors(f_full, X, top_k)
+    U, pk = U.float(), pk.float()                                   # the products in float32, whatever the model's dtype
     R = rademacher_probes(n_probes, *X.shape[1:], seed).to(U)
-    U = U.float(); pk = pk.float()
     coef = torch.einsum("vtd,mtd->vmt", U, R) * pk[:, None, None]   # p_v <u_vi, r_ki>
     GR = torch.einsum("vmt,vtd->mtd", coef, U)                      # G_ii r_ki
-    return GR.abs().sum(-1).mean(0).cpu()
+    return GR.abs().sum(-1).cpu()                                   # per probe, (m, T)
 
 # %% ../nbs/03_hessian.ipynb #36da895a
 def _low_rank(model, target, n_probes, seed, batch_size, rank=4, last_k=None, **_):
@@ -129,22 +131,23 @@ def _low_rank(model, target, n_probes, seed, batch_size, rank=4, last_k=None, **
     core = (core + core.transpose(1, 2)) / 2
     H_approx = Q @ core @ Q.transpose(1, 2)                               # (T, d, d)
     R = rademacher_probes(n_probes, T, d, seed).double()
-    return torch.einsum("tde,mte->mtd", H_approx, R).abs().sum(-1).mean(0).float()
+    return torch.einsum("tde,mte->mtd", H_approx, R).abs().sum(-1).float()   # per probe, (m, T)
 
 # %% ../nbs/03_hessian.ipynb #472c182d
 CURVATURE_MODES = {"exact": _exact, "gauss-newton": _gauss_newton, "low-rank": _low_rank}
 
 def hessian_sensitivity(model, # a model prepared by heta.models (eager attention)
                         target, # a heta.targets.Target (its first step is used)
-                        mode:str="exact", # "exact", "gauss-newton" (Fisher, top-k tokens) or "low-rank" (Nyström, rank r)
+                        mode:str="exact", # "exact", "gauss-newton" (Fisher, top-k tokens) or "low-rank" (randomized range finder, rank r)
                         n_probes:int=10, # Rademacher probes m per token
                         seed:int=0, # probe seed
                         batch_size:int=32, # Hessian-vector products per pass (memory bound)
                         last_k:int=None, # differentiate w.r.t. the hidden state entering layer L-last_k instead of the embeddings
                         top_k:int=32, # gauss-newton: vocabulary directions kept
                         rank:int=4, # low-rank: sketch size r
-                       ) -> torch.Tensor: # S_i for each context token, (target_pos,)
-    "HETA's curvature S_i = (1/m) sum_k |Pi_i H Pi_i r_k|_1 for every context token."
+                        return_se:bool=False, # also return the standard error of each S_i over the probes
+                       ) -> torch.Tensor: # S_i for each context token, (target_pos,); with return_se, (S, se)
+    "HETA's curvature S_i = (1/m) sum_k |Pi_i H Pi_i r_k|_1 for every context token (and its Monte Carlo standard error)."
     if mode not in CURVATURE_MODES: raise ValueError(f"unknown curvature mode {mode!r}: use one of {list(CURVATURE_MODES)}")
     if n_probes < 1: raise ValueError(f"n_probes={n_probes}: need at least one probe")
     if batch_size < 1: raise ValueError(f"batch_size={batch_size} must be >= 1")
@@ -152,14 +155,18 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
     if mode == "gauss-newton" and top_k < 1: raise ValueError(f"top_k={top_k} must be >= 1")
     if target.n_steps > 1: target = target.step(0)
     with torch.enable_grad():
-        return CURVATURE_MODES[mode](model, target, n_probes=n_probes, seed=seed, batch_size=batch_size,
-                                     last_k=last_k, top_k=top_k, rank=rank)
+        per = CURVATURE_MODES[mode](model, target, n_probes=n_probes, seed=seed, batch_size=batch_size,
+                                    last_k=last_k, top_k=top_k, rank=rank)
+    S = per.mean(0)
+    if not return_se: return S
+    se = per.std(0, correction=1) / math.sqrt(n_probes) if n_probes > 1 else torch.full_like(S, float("nan"))
+    return S, se
 
 # %% ../nbs/03_hessian.ipynb #93bdbe7f
 def spearman(a, b) -> float:
     "Spearman rank correlation of two 1-d sequences (average ranks for ties)."
     def rank(x):
-        x = torch.as_tensor(x, dtype=torch.float64).flatten()
+        x = x.detach().double().flatten() if torch.is_tensor(x) else torch.tensor(list(map(float, x)), dtype=torch.float64)
         order = x.argsort()
         r = torch.empty_like(x); r[order] = torch.arange(len(x), dtype=torch.float64)
         for v in x.unique():  # average ranks of ties

@@ -4,10 +4,10 @@
 
 # %% ../nbs/04_information.ipynb #69b815dd
 from __future__ import annotations
-import operator, warnings
+import operator, unicodedata, warnings
 import torch
 import torch.nn.functional as F
-from .targets import Target, input_embeddings, cache_kwarg, returned_cache
+from .targets import Target, input_embeddings, cache_kwarg, returned_cache, piece_groups
 
 # %% auto #0
 __all__ = ['MASKS', 'TOKEN_MASKS', 'mask_token_id', 'mask_embedding', 'masked_variants', 'kl_divergence', 'kl_information_naive',
@@ -137,7 +137,7 @@ def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
                    mask:str="zero", # one of `MASKS`: "zero" (paper), "mean", "pad", "eos", "unk", "delete"
                    mask_token_id:int=None, # token id for mask="pad"/"eos"/"unk" (default: the model config's)
                    batch_size:int=32, # masked variants per forward pass (bounds memory)
-                   use_cache:bool=False, # reuse the clean run's keys/values for the unchanged prefix of each chunk
+                   use_cache:bool=None, # reuse the clean run's keys/values for the unchanged prefix of each chunk (None: where the model's cache allows)
                    positions=None # only these context positions (default: all 0..pred_pos)
                   ) -> torch.Tensor:
     "I_i = KL(P || P_i) in nats for each context token i, with P_i the next-token distribution when token i is masked: float32 (target_pos,) on CPU."
@@ -150,11 +150,12 @@ def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
     pos = torch.arange(T) if positions is None else torch.as_tensor(positions, dtype=torch.long).flatten()
     if len(pos) and not (0 <= int(pos.min()) and int(pos.max()) < T):
         raise ValueError(f"positions must lie in 0..{T-1} (the context tokens 0..pred_pos), got {pos.tolist()}")
+    asked, use_cache = use_cache is True, use_cache is not False
     clean = model.base_model(inputs_embeds=X, use_cache=use_cache)
     logp = _logprobs(model, clean.last_hidden_state[:, -1])
     if use_cache and not _plain_layers(returned_cache(clean)):
-        warnings.warn(f"use_cache=True supports plain full-attention caches only; {type(model).__name__} returned "
-                      f"{type(returned_cache(clean)).__name__}: computing without the cache")
+        if asked: warnings.warn(f"use_cache=True supports plain full-attention caches only; {type(model).__name__} returned "
+                                f"{type(returned_cache(clean)).__name__}: computing without the cache")
         use_cache = False
     order = pos.argsort()
     out = torch.empty(len(pos), dtype=torch.float64)
@@ -172,18 +173,30 @@ def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
     return out.float()
 
 # %% ../nbs/04_information.ipynb #5c0e4d7e
+_SPACELESS = ("CJK", "HIRAGANA", "KATAKANA", "HALFWIDTH KATAKANA", "IDEOGRAPHIC", "THAI", "LAO", "KHMER", "MYANMAR", "TIBETAN")
+
+def _spaceless(ch:str) -> bool:
+    "A character of a script written without spaces between words (Chinese, Japanese, Thai, ...)."
+    return bool(ch) and unicodedata.name(ch, "").startswith(_SPACELESS)
+
+def _joining(ch:str) -> bool:
+    "A combining mark, zero-width joiner, variation selector or skin-tone modifier: it belongs to the character before it."
+    return bool(ch) and (unicodedata.category(ch).startswith("M") or ch in "\u200d\ufe0e\ufe0f" or "\U0001F3FB" <= ch <= "\U0001F3FF")
+
 def word_units(tokens:list, # each context token's text (Target.context_tokens)
                offsets:list=None # their (start, end) spans; a token with an empty span is a unit of its own
               ) -> list:
     "Context positions grouped into words: a list of lists of token indices, in order."
     units, prev = [], None
-    for i, tk in enumerate(tokens):
-        alnum = any(ch.isalnum() for ch in tk)
-        special = offsets is not None and offsets[i][1] <= offsets[i][0] and tk != ""
-        joins = bool(units) and (alnum and prev is not None and not tk[:1].isspace() and not prev[-1:].isspace()
-                 and any(ch.isalnum() for ch in prev) and not special)
-        if joins or (bool(units) and tk == ""): units[-1].append(i)   # "" is the 2nd piece of a split character
-        else: units.append([i])
+    wordy = lambda s: any(ch.isalnum() or _joining(ch) for ch in s)
+    for grp in piece_groups(tokens, offsets):   # the pieces of one character always stay together
+        tk = "".join(tokens[i] for i in grp)
+        special = offsets is not None and offsets[grp[0]][1] <= offsets[grp[0]][0] and tk != ""
+        glued = bool(units) and prev is not None and not special and not tk[:1].isspace() and not prev[-1:].isspace()
+        joins = glued and (_joining(tk[:1]) or prev.endswith("\u200d")
+                           or (wordy(tk) and wordy(prev) and not _spaceless(tk[:1]) and not _spaceless(prev[-1:])))
+        if joins or (bool(units) and tk == ""): units[-1].extend(grp)
+        else: units.append(list(grp))
         prev = None if special else (prev + tk if joins else tk)
     return units
 
@@ -195,7 +208,7 @@ def unit_information(model, # a causal LM prepared by `heta.models.prepare_model
                      mask:str="zero", # a replacement scheme: "zero", "mean", "pad", "eos" or "unk"
                      mask_token_id:int=None, # token id for mask="pad"/"eos"/"unk"
                      batch_size:int=32, # masked variants per forward pass
-                     use_cache:bool=False, # reuse the clean run's keys/values for the unmasked prefix of each chunk
+                     use_cache:bool=None, # reuse the clean run's keys/values for the unmasked prefix of each chunk (None: where the model's cache allows)
                      spread:bool=True # True: (target_pos,) per token, each unit's KL shared by its tokens; False: (len(units),)
                     ) -> torch.Tensor:
     "KL(P || P_u) for each unit u of context positions masked together: float32 on CPU."
@@ -211,6 +224,7 @@ def unit_information(model, # a causal LM prepared by `heta.models.prepare_model
     X = input_embeddings(model, target.context_ids)
     M = torch.zeros(len(units), T, dtype=torch.bool, device=X.device)
     for k, u in enumerate(units): M[k, list(u)] = True
+    use_cache = use_cache is not False
     clean = model.base_model(inputs_embeds=X, use_cache=use_cache)
     logp = _logprobs(model, clean.last_hidden_state[:, -1])
     if use_cache and not _plain_layers(returned_cache(clean)): use_cache = False   # e.g. sliding-window layers

@@ -5,6 +5,7 @@
 # %% ../nbs/07_metrics.ipynb #19f0e0a2
 from __future__ import annotations
 import math, warnings
+from dataclasses import replace
 import numpy as np
 import torch
 
@@ -14,11 +15,11 @@ from .curvature import spearman
 
 # %% auto #0
 __all__ = ['SIGNED', 'SOFT_NORMALIZE', 'KS', 'HARD_MASKS', 'SENS_REDUCE', 'COMPARE_METRICS', 'check_scores', 'target_of',
-           'masked_logprobs', 'masked_logprobs_naive', 'deleted_logprobs', 'to_distribution', 'hellinger_d',
-           'draw_uniforms', 'random_distribution', 'soft_scores', 'soft_ns', 'soft_nc', 'soft_random', 'log_ratio',
-           'soft_scores_naive', 'ranking', 'hard_scores', 'hard_scores_naive', 'curves', 'curves_naive', 'faithfulness',
-           'find_spans', 'token_set', 'dsa', 'token_f1', 'reciprocal_rank', 'top1', 'average_precision', 'mass_share',
-           'sensitivity', 'align_words', 'paraphrase_agreement', 'compare']
+           'full_keep', 'masked_logprobs', 'masked_logprobs_naive', 'deleted_logprobs', 'to_distribution',
+           'hellinger_d', 'draw_uniforms', 'random_distribution', 'soft_scores', 'soft_ns', 'soft_nc', 'soft_random',
+           'log_ratio', 'soft_scores_naive', 'ranking', 'hard_scores', 'hard_scores_naive', 'curves', 'curves_naive',
+           'faithfulness', 'find_spans', 'token_set', 'dsa', 'token_f1', 'reciprocal_rank', 'top1', 'average_precision',
+           'mass_share', 'sensitivity', 'align_words', 'paraphrase_agreement', 'compare']
 
 # %% ../nbs/07_metrics.ipynb #f1b801b5
 SIGNED = ("abs", "clip")
@@ -53,7 +54,8 @@ def target_of(a:Attribution, # a single-target attribution
     pos = a.target["pos"]
     t = Target(a.text, torch.tensor(ids), offs, pos, len(a.target["ids"]))
     t.tokens = _token_texts(tokenizer, ids, offs, a.text)
-    if t.tokens[:pos] != list(a.tokens) or t.target_ids != list(a.target["ids"]):
+    shown = t.tokens[:pos] if a.positions is None else [t.tokens[p] for p in a.positions]
+    if shown != list(a.tokens) or t.target_ids != list(a.target["ids"]):
         raise ValueError("re-tokenising the attribution's text does not give its tokens and target (another tokenizer, "
                          "or a generated target that tokenises differently): pass the Target itself")
     return t
@@ -70,7 +72,18 @@ def _resolve(scores, target, signed:str="abs") -> tuple:
                          "attribute a single-token target, or pass target.step(j) with the scores of step j")
     if isinstance(scores, Attribution) and (scores.target["pos"] != target.target_pos or scores.target["id"] != target.target_id):
         raise ValueError("the attribution explains another target than the one given")
-    return check_scores(scores, target.target_pos, signed), target
+    if isinstance(scores, Attribution) and scores.positions is not None:   # restricted (e.g. to the user's text)
+        target = replace(target, scored=[int(p) for p in scores.positions])
+    n = target.target_pos if target.scored is None else len(target.scored)
+    return check_scores(scores, n, signed), target
+
+def full_keep(keep:torch.Tensor, # (B, n) or (B, n, d) masks over the target's scored positions
+              target:Target) -> torch.Tensor:
+    "Masks over the scored positions spread over the whole context: tokens the attribution does not score are always kept."
+    if target.scored is None: return keep
+    full = torch.ones((keep.shape[0], target.target_pos) + tuple(keep.shape[2:]), dtype=keep.dtype)
+    full[:, target.scored] = keep
+    return full
 
 # %% ../nbs/07_metrics.ipynb #2dcc8ec8
 @torch.no_grad()
@@ -82,7 +95,7 @@ def masked_logprobs(model, # a causal LM prepared by `heta.models.prepare_model`
     "Next-token log-probabilities (B, V), float64, of the context with the embedding entries where `keep` is 0 set to 0."
     if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"batch_size={batch_size!r}: give a positive int")
     X = input_embeddings(model, target.context_ids)
-    keep = torch.as_tensor(keep)
+    keep = full_keep(torch.as_tensor(keep), target)
     if keep.dim() == 2: keep = keep[..., None]
     if keep.shape[1] != X.shape[1] or keep.shape[2] not in (1, X.shape[2]):
         raise ValueError(f"keep masks of shape {tuple(keep.shape)} do not fit the context embeddings {tuple(X.shape[1:])}")
@@ -93,7 +106,7 @@ def masked_logprobs(model, # a causal LM prepared by `heta.models.prepare_model`
 def masked_logprobs_naive(model, target:Target, keep:torch.Tensor) -> torch.Tensor:
     "Reference for `masked_logprobs`: one forward pass per mask, the perturbed context built token by token."
     X = input_embeddings(model, target.context_ids)[0]
-    keep = torch.as_tensor(keep)
+    keep = full_keep(torch.as_tensor(keep), target)
     rows = []
     for m in keep:
         Xm = torch.stack([X[i] * m[i].to(X) for i in range(X.shape[0])])
@@ -106,7 +119,7 @@ def deleted_logprobs(model, target:Target, # as for `masked_logprobs`
                      keep:torch.Tensor, # (B, T) bool: the tokens each variant keeps (in order)
                      batch_size:int=32) -> torch.Tensor:
     "log p(target) (B,), float64, of each variant of the context that keeps only the tokens marked in `keep`."
-    keep = torch.as_tensor(keep, dtype=torch.bool)
+    keep = full_keep(torch.as_tensor(keep, dtype=torch.bool), target)
     n_kept = keep.sum(1)
     if (n_kept == 0).any(): raise ValueError("a variant deletes every context token: nothing is left to predict from")
     X = input_embeddings(model, target.context_ids)[0]
@@ -189,7 +202,7 @@ def soft_nc(model, scores, target=None, **options) -> float:
 
 def soft_random(model, target:Target, rng=0, draws:int=8, seed=0, batch_size:int=32) -> dict:
     "Soft-NS/NC of the random baseline softmax(U) for one example (the same masks as a method with the same `seed`)."
-    _, t = _resolve(np.zeros(target.target_pos), target)
+    _, t = _resolve(np.zeros(target.target_pos if target.scored is None else len(target.scored)), target)
     U = draw_uniforms(t.target_pos, model.get_input_embeddings().weight.shape[1], draws, seed)
     return _soft_core(model, t, random_distribution(t.target_pos, rng), U, batch_size)
 
@@ -215,12 +228,14 @@ def soft_scores_naive(model, scores, target=None, draws:int=8, seed=0, normalize
     X = input_embeddings(model, t.context_ids)[0]
     U = draw_uniforms(len(s), X.shape[1], draws, seed)
     run = lambda Xm: next_logprobs(model, Xm[None])[0].double()
-    q, p0 = run(X), run(torch.zeros_like(X))
+    j_of = {p: j for j, p in enumerate(t.scored if t.scored is not None else range(len(X)))}   # context position -> score index
+    masked = lambda keep_j: torch.stack([X[i] * keep_j(j_of[i]).to(X) if i in j_of else X[i] for i in range(len(X))])
+    q, p0 = run(X), run(masked(lambda j: torch.zeros(())))
     d0 = float(hellinger_d(p0, q))
     ns, nc = [], []
     for k in range(draws):
-        Xs = torch.stack([X[i] * (U[k, i] < dist[i]).to(X) for i in range(len(s))])
-        Xc = torch.stack([X[i] * (U[k, i] >= dist[i]).to(X) for i in range(len(s))])
+        Xs = masked(lambda j: U[k, j] < dist[j])
+        Xc = masked(lambda j: U[k, j] >= dist[j])
         ns.append(max(0.0, 1 - float(hellinger_d(run(Xs), q)) / d0)); nc.append(float(hellinger_d(run(Xc), q)) / d0)
     return dict(soft_ns=float(np.mean(ns)), soft_nc=float(np.mean(nc)), ns_draws=np.array(ns), nc_draws=np.array(nc), d0=d0)
 
@@ -273,10 +288,11 @@ def hard_scores_naive(model, scores, target=None, ks=KS, mask:str="zero", signed
     s, t = _resolve(scores, target, signed)
     ks, order, ids = _check_ks(ks), ranking(s), t.context_ids
     X = input_embeddings(model, ids)[0]
+    pos = t.scored if t.scored is not None else list(range(len(X)))     # score index j is context position pos[j]
     def prob(kept):
-        kept = sorted(kept)
+        kept = sorted(set(range(len(X))) - set(pos) | {pos[j] for j in kept})
         if mask == "delete": Xv = input_embeddings(model, ids[kept])
-        else: Xv = torch.stack([X[i] if i in kept else torch.zeros_like(X[i]) for i in range(len(s))])[None]
+        else: Xv = torch.stack([X[i] if i in kept else torch.zeros_like(X[i]) for i in range(len(X))])[None]
         return float(target_logprob(model, Xv, t.target_id)[0].exp())
     p = prob(range(len(s)))
     comp = {k: p - prob(set(range(len(s))) - set(order[:_n_top(k, len(s))].tolist())) for k in ks}
@@ -318,8 +334,10 @@ def curves_naive(model, scores, target=None, signed:str="abs") -> dict:
     s, t = _resolve(scores, target, signed)
     n, order = len(s), ranking(s).tolist()
     X = input_embeddings(model, t.context_ids)[0]
+    pos = t.scored if t.scored is not None else list(range(len(X)))
     def prob(zeroed):
-        Xv = torch.stack([torch.zeros_like(X[i]) if i in zeroed else X[i] for i in range(n)])
+        zeroed = {pos[j] for j in zeroed}
+        Xv = torch.stack([torch.zeros_like(X[i]) if i in zeroed else X[i] for i in range(len(X))])
         return float(target_logprob(model, Xv[None], t.target_id)[0].exp())
     dele = np.array([prob(set(order[:j])) for j in range(n + 1)])
     ins = np.array([prob(set(order[j:])) for j in range(n + 1)])

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_models.ipynb #26dbbad4
 from __future__ import annotations
-import importlib.util, os, warnings
+import contextlib, importlib.util, os, warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -351,6 +351,16 @@ def resolve_model_name(name:str # a built-in name, a local folder, or a Hugging 
 # %% ../nbs/00_models.ipynb #f98063e7
 MODEL_NAMES = ("tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-135m", "gemma3-270m")
 
+@contextlib.contextmanager
+def _quiet(on:bool=True):
+    "Transformers' progress bars off inside the block (when `on`), restored after."
+    from transformers.utils import logging as hf_logging
+    was = hf_logging.is_progress_bar_enabled()
+    if on: hf_logging.disable_progress_bar()
+    try: yield
+    finally:
+        if on and was: hf_logging.enable_progress_bar()
+
 def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-135m", "gemma3-270m", a hub name, a local path, or a loaded model
                device=None, # e.g. "cpu", "cuda"
                dtype=None, # e.g. torch.float32; default: the checkpoint's (fp32 for the built-in models)
@@ -366,8 +376,9 @@ def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-1
     elif name == "tiny-llama": model, tok = tiny_llama(**kwargs), gpt2_tokenizer()
     else:
         path = {"toy-gpt2": toy_gpt2_path, "smollm2-135m": smollm2_path, "gemma3-270m": gemma3_path}.get(name, lambda: name)()
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager",
-                                                     **({"dtype": dtype} if dtype else {}), **kwargs)
+        with _quiet(name in MODEL_NAMES):   # built-in weights are local files: no loading bars in notebooks and logs
+            tok = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager",
+                                                         **({"dtype": dtype} if dtype else {}), **kwargs)
         if name in MODEL_NAMES: model.name_or_path = name
     return prepare_model(model, device, dtype), tok

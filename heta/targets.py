@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 import torch
 
 # %% auto #0
-__all__ = ['Target', 'make_target', 'cache_kwarg', 'returned_cache', 'greedy_ids', 'greedy_target', 'input_embeddings',
-           'next_logprobs', 'target_logprob']
+__all__ = ['Target', 'make_target', 'piece_groups', 'token_labels', 'cache_kwarg', 'returned_cache', 'greedy_ids',
+           'greedy_target', 'input_embeddings', 'next_logprobs', 'target_logprob']
 
 # %% ../nbs/01_targets.ipynb #e3156774
 @dataclass
@@ -23,6 +23,7 @@ class Target:
     tokens: list = field(default_factory=list) # each token's text
     generated: bool = False # the target tokens are the model's own greedy continuation
     source_span: tuple = None # span of the user's text in `text` (differs when a chat template was applied)
+    scored: list = None # the context positions an attribution scores (None: all); the metrics perturb only these
 
     @property
     def pred_pos(self) -> int: "Position whose logits predict the (first) target token."; return self.target_pos - 1
@@ -79,6 +80,11 @@ def _chat(tokenizer, text):
     start = s.find(text)
     return s, (start, start + len(text)) if start >= 0 else None
 
+def _check_text(text):
+    "Refuse a context that is not a non-empty string."
+    if not isinstance(text, str): raise ValueError(f"text={text!r}: give the context as a string, e.g. 'The cat sat on the'")
+    if not text.strip(): raise ValueError("the text is empty: give the context whose tokens should explain the target")
+
 def make_target(tokenizer, # a fast Hugging Face tokenizer
                 text:str, # the context (prompt)
                 target:str=None, # a continuation string after `text`, e.g. " slice"
@@ -86,8 +92,7 @@ def make_target(tokenizer, # a fast Hugging Face tokenizer
                 chat:bool=False, # wrap `text` in the tokenizer's chat template first
                 max_length:int=None): # refuse contexts longer than this (the model's window)
     "Tokenise `text` (and `target`) into a `Target` with offsets."
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("the text is empty: give the context whose tokens should explain the target")
+    _check_text(text)
     if (target is None) == (target_pos is None):
         raise ValueError("give exactly one of target= (a continuation string) or target_pos= (a token index in "
                          "the text); for the model's own continuation use greedy_target(model, tokenizer, text, n)")
@@ -123,6 +128,38 @@ def make_target(tokenizer, # a fast Hugging Face tokenizer
     tgt.tokens = _token_texts(tokenizer, tgt.input_ids.tolist(), tgt.offsets, tgt.text)
     return tgt
 
+# %% ../nbs/01_targets.ipynb #b95911d1
+def piece_groups(tokens:list, # each token's text (as in `Target.tokens`)
+                 offsets:list=None # their (start, end) spans; without spans, an empty text marks a piece
+                ) -> list:
+    "Token indices in groups: a token whose span overlaps the previous one's (a byte piece of the same character) joins its group."
+    groups, end = [], -1
+    for i, tk in enumerate(tokens):
+        s, e = offsets[i] if offsets is not None else (None, None)
+        piece = (s < end and e > s) if offsets is not None else (tk == "")
+        if groups and piece: groups[-1].append(i)
+        else: groups.append([i])
+        if offsets is not None and e > s: end = max(end, e)
+    return groups
+
+# %% ../nbs/01_targets.ipynb #48b2d8ea
+def token_labels(tokens:list, # each token's text
+                 offsets:list=None, # their spans in `text`
+                 text:str=None # the text the spans index into (to name a split character)
+                ) -> list:
+    "A readable label per token: its text, or for the n pieces of a split character 'char(k/n)'."
+    labels = list(tokens)
+    for grp in piece_groups(tokens, offsets):
+        if len(grp) == 1: continue
+        if offsets is not None and text is not None:
+            span = text[offsets[grp[0]][0]:max(offsets[i][1] for i in grp)]
+        else: span = "".join(tokens[i] for i in grp)
+        core = span.strip() or span
+        for k, i in enumerate(grp, 1):
+            lead = tokens[i][:len(tokens[i]) - len(tokens[i].lstrip())]
+            labels[i] = f"{lead}{core}({k}/{len(grp)})"
+    return labels
+
 # %% ../nbs/01_targets.ipynb #f91e83dd
 def cache_kwarg(model) -> str:
     "The name of the key/value-cache argument of `model.forward`: 'cache' (transformers 5.x) or 'past_key_values'."
@@ -145,14 +182,19 @@ def greedy_ids(model, input_ids:torch.Tensor, n:int, stop_ids=()) -> list:
         out.append(nxt); past = returned_cache(o); x = torch.tensor([[nxt]], device=model.device)
     return out
 
-def greedy_target(model, tokenizer, text:str, n:int=1, chat:bool=False) -> Target:
+def greedy_target(model, tokenizer, text:str, n:int=1, chat:bool=False,
+                  max_length:int=None # the model's window: refuse before generating when text + n tokens exceed it
+                 ) -> Target:
     "The model's own `n`-token greedy continuation of `text` as a multi-step `Target`."
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("the text is empty: give the context whose tokens should explain the target")
-    if n < 1: raise ValueError(f"n={n}: generate at least one token")
+    _check_text(text)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"n={n!r}: generate at least one token")
     span = (0, len(text))
     if chat: text, span = _chat(tokenizer, text)
     ids, offs = _encode(tokenizer, text)
+    if max_length is not None and len(ids) + n - 1 > max_length:
+        raise ValueError(f"the text is {len(ids)} tokens; generating {n} more needs {len(ids) + n - 1} positions, over the "
+                         f"model's window of {max_length}: shorten the text, or give the continuation as target= "
+                         "(fixed targets can use sliding windows)")
     stop = {tokenizer.eos_token_id} - {None}
     gen = greedy_ids(model, torch.tensor(ids), n, stop)
     if not gen: raise ValueError("the model ended the text at once (its first greedy token is end-of-sequence)")

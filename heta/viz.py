@@ -4,15 +4,16 @@
 
 # %% ../nbs/09_viewers.ipynb #47ffec3f
 from __future__ import annotations
-import html, math, os, dataclasses
+import html, json, math, dataclasses
 from pathlib import Path
 import numpy as np
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['RED', 'BLUE', 'CLIP', 'NORMS', 'COMPONENT_NAMES', 'saturation', 'score_rgb', 'plain', 'visible', 'legend_html',
            'html_heatmap', 'html_page', 'svg_heatmap', 'ansi_heatmap', 'normalise', 'Row', 'n_rows', 'attribution_row',
-           'word_row', 'attribution_html', 'plot_components', 'plot_generation', 'plot_methods', 'topk_html',
-           'Explorer']
+           'word_row', 'html_matrix', 'outside_source', 'attribution_html', 'plot_components', 'plot_generation',
+           'plot_methods', 'topk_html', 'Explorer']
 
 # %% ../nbs/09_viewers.ipynb #83c14b80
 RED, BLUE = (214, 39, 40), (31, 119, 180)
@@ -92,6 +93,12 @@ def legend_html(m:float, signed:bool, label:str="score", target:bool=True, note:
             f'vertical-align:middle;border:1px solid #999;background:linear-gradient(to right,{grad})"></span> {m:.3g}'
             + html.escape(note) + (" &nbsp; boxed: target" if target else "") + "</div>")
 
+def _span(eid:str, i:int, t:str, s:float, x:float) -> str:
+    "One coloured token: its text, its index and score (tooltip, `data-score`), coloured by its unit score `x`."
+    tip = html.escape(f"{i}: {t!r} score {float(s):.4g}")
+    return (f'<span class="heta-tok" id="{eid}" data-score="{float(s):.6g}" title="{tip}" '
+            f'style="background:{_rgb(score_rgb(x))};color:{_fg(x)};{_TOK}">{visible(t)}</span>')
+
 def html_heatmap(tokens:list, # each context token's text
                  scores, # one score per token
                  target:str=None, # the target token text, drawn boxed after the context
@@ -101,18 +108,19 @@ def html_heatmap(tokens:list, # each context token's text
                  label:str="score", # what the legend calls the numbers
                  legend:bool=True, # draw the legend
                  clip:float=CLIP, # colours saturate at this quantile of |score| (1.0: the largest score)
+                 muted=None, # indices of tokens drawn grey and left out of the colour scale (e.g. a chat template)
                 ) -> str:
     "A self-contained, inline-styled HTML heatmap of token scores, with legend and the target marked."
     if len(tokens) != len(scores): raise ValueError(f"{len(tokens)} tokens but {len(scores)} scores")
+    muted = set(muted or ())
+    if muted: scores = [0.0 if i in muted else float(s) for i, s in enumerate(scores)]
     u = _unit(scores, clip)
     signed = any(x < 0 for x in u) if signed is None else signed
     uid = html.escape(uid)
     parts = [f'<div class="heta-map" id="{uid}" style="{_CARD}">']
     if title: parts.append(f'<div class="heta-title" style="font-weight:600;line-height:1.5">{html.escape(title)}</div>')
-    for i, (t, s, x) in enumerate(zip(tokens, scores, u)):
-        tip = html.escape(f"{i}: {t!r} score {float(s):.4g}")
-        parts.append(f'<span class="heta-tok" id="{uid}-tok-{i}" data-score="{float(s):.6g}" title="{tip}" '
-                     f'style="background:{_rgb(score_rgb(x))};color:{_fg(x)};{_TOK}">{visible(t)}</span>')
+    parts += [(f'<span class="heta-muted" id="{uid}-tok-{i}" style="color:#aaa;{_TOK}">{visible(t)}</span>' if i in muted
+               else _span(f"{uid}-tok-{i}", i, t, s, x)) for i, (t, s, x) in enumerate(zip(tokens, scores, u))]
     if target is not None:
         parts.append(f'<span class="heta-target" id="{uid}-target" title="{html.escape(f"target: {target!r}")}" '
                      f'style="{_TARGET}">{visible(target)}</span>')
@@ -238,11 +246,13 @@ def attribution_row(a, # an Attribution
     n = n_rows(a)
     if not 0 <= row < n: raise IndexError(f"row {row} out of range: the attribution has {n} target(s)")
     v = np.asarray(v, dtype=np.float64)
+    labels = a.labels   # readable texts: a split character's pieces show as 'char(k/n)', never as ''
     if v.ndim == 2:
         t = a.targets[row]
-        C = min(int(t["pos"]), v.shape[1])
-        return Row(list(a.tokens[:C]), list(a.offsets[:C]), v[row, :C], t["text"], row)
-    return Row(list(a.tokens), list(a.offsets), v, a.target["text"], 0)
+        pos = a.positions if a.positions is not None else range(v.shape[1])   # columns kept by `restrict`
+        C = min(sum(p < int(t["pos"]) for p in pos), v.shape[1])
+        return Row(labels[:C], list(a.offsets[:C]), v[row, :C], t["text"], row)
+    return Row(labels, list(a.offsets), v, a.target["text"], 0)
 
 def word_row(a, row:int=0, component:str="scores") -> Row:
     "`attribution_row` with sub-word values summed into words (by `Attribution.words`)."
@@ -256,20 +266,66 @@ def word_row(a, row:int=0, component:str="scores") -> Row:
         offs.append((s, e)); vals.append(x)
     return Row(texts, offs, np.asarray(vals, dtype=np.float64), r.target, r.row)
 
+# %% ../nbs/09_viewers.ipynb #c3d9a1f0
+_ROW = "padding:2px 0;border-bottom:1px solid #eee"
+_STEP = "display:inline-block;min-width:2em;color:#777;font-size:12px"
+
+def html_matrix(rows:list, # one (tokens, scores, target) per generated token: the texts it saw, their scores, the token
+                title:str=None, # a heading
+                uid:str="heta", # id prefix: f"{uid}-row-{j}", f"{uid}-tok-{j}-{i}", f"{uid}-target-{j}"
+                signed:bool=None, # draw a blue-white-red legend (default: when any score is negative)
+                label:str="score", # what the legend calls the numbers
+                clip:float=CLIP, # colours saturate at this quantile of |score| over every row
+               ) -> str:
+    "A generation as one heatmap line per generated token: what it saw, on one shared colour scale, then the token, boxed."
+    for j, (toks, scores, _) in enumerate(rows):
+        if len(toks) != len(scores): raise ValueError(f"row {j}: {len(toks)} tokens but {len(scores)} scores")
+    flat = [float(x) for _, scores, _ in rows for x in scores]
+    u = iter(_unit(flat, clip))
+    signed = any(x < 0 for x in flat) if signed is None else signed
+    uid = html.escape(uid)
+    parts = [f'<div class="heta-map heta-matrix" id="{uid}" style="{_CARD}">']
+    if title: parts.append(f'<div class="heta-title" style="font-weight:600;line-height:1.5">{html.escape(title)}</div>')
+    for j, (toks, scores, target) in enumerate(rows):
+        parts.append(f'<div class="heta-row" id="{uid}-row-{j}" style="{_ROW}"><span class="heta-step" style="{_STEP}">{j}</span>')
+        parts += [_span(f"{uid}-tok-{j}-{i}", i, t, s, next(u)) for i, (t, s) in enumerate(zip(toks, scores))]
+        parts.append(f'<span class="heta-target" id="{uid}-target-{j}" title="{html.escape(f"generated token {j}: {target!r}")}" '
+                     f'style="{_TARGET}">{visible(target)}</span></div>')
+    note = _clip_note(clip, flat) + " · line j: the tokens generated token j could see, then that token (boxed)"
+    parts.append(legend_html(saturation(flat, clip), signed, label, target=False, note=note) + "</div>")
+    return "".join(parts)
+
+# %% ../nbs/09_viewers.ipynb #2464b208
+def outside_source(a, # an Attribution
+                   offsets:list # the spans of the tokens shown
+                  ) -> list:
+    "Indices of the shown tokens outside the user's text of a chat attribution (none without a template)."
+    span = getattr(a, "source_span", None)
+    if span is None or tuple(span) == (0, len(a.text)): return []
+    lo, hi = span
+    return [i for i, (s, e) in enumerate(offsets) if not (lo <= s and e <= hi and e > s)]
+
 # %% ../nbs/09_viewers.ipynb #9aad70be
 def attribution_html(a, # an Attribution
-                     row:int=0, # target row of a generation matrix
+                     row:int=None, # target row of a generation matrix; None: every row of a generation (`html_matrix`)
                      component:str="scores", # "scores", "gate", "curvature" or "information"
                      words:bool=False, # sum sub-words into words
-                     norm:str="raw", # see `normalise`
+                     norm:str="raw", # see `normalise` (applied to each row)
                      uid:str="heta-attr", # element id prefix
                     ) -> str:
-    "The HTML heatmap of one row and component of an attribution."
-    r = (word_row if words else attribution_row)(a, row, component)
+    "The HTML heatmap of one row and component of an attribution; every row of a generation when `row` is None."
+    pick = word_row if words else attribution_row
     name = a.method if component == "scores" else f"{a.method} {component}"
-    title = f"{name}: {a.model + ' ' if a.model else ''}-> {r.target!r}" + (f" (target {row})" if n_rows(a) > 1 else "")
-    return html_heatmap(r.tokens, normalise(r.values, norm), target=r.target, title=title, uid=uid,
-                        label=component if norm == "raw" else f"{component} ({norm})")
+    label = component if norm == "raw" else f"{component} ({norm})"
+    head = f"{name}: {a.model + ' ' if a.model else ''}-> "
+    if row is None and np.ndim(a.scores) == 2:
+        rows = [pick(a, j, component) for j in range(n_rows(a))]
+        return html_matrix([(r.tokens, normalise(r.values, norm), r.target) for r in rows], uid=uid, label=label,
+                           title=head + f"{len(rows)} generated token{'s' if len(rows) > 1 else ''}")
+    r = pick(a, row or 0, component)
+    title = head + repr(r.target) + (f" (target {r.row})" if n_rows(a) > 1 else "")
+    return html_heatmap(r.tokens, normalise(r.values, norm), target=r.target, title=title, uid=uid, label=label,
+                        muted=outside_source(a, r.offsets))
 
 # %% ../nbs/09_viewers.ipynb #99f1f808
 def _mpl():
@@ -444,10 +500,11 @@ class Explorer:
         for w in (self.target, self.component, self.norm, self.level, self.k): w.observe(self._update, names="value")
         self._update()
 
-    def current(self) -> Row:
-        "The row, component and units the controls select, before normalisation."
-        a, c = self.sources[self.component.value]
-        return (word_row if self.level.value == "words" else attribution_row)(a, self.target.value, c)
+    def current(self, target:int=None, show:str=None, units:str=None) -> Row:
+        "The row, component and units the controls select (or the ones given), before normalisation."
+        a, c = self.sources[self.component.value if show is None else show]
+        row = self.target.value if target is None else target
+        return (word_row if (units or self.level.value) == "words" else attribution_row)(a, row, c)
 
     def topk(self) -> list:
         "The ranking shown in the table: (index, text, normalised value), best first."
@@ -456,14 +513,17 @@ class Explorer:
         order = sorted(range(len(v)), key=lambda i: (-v[i], i))[:self.k.value]
         return [(i, r.tokens[i], float(v[i])) for i in order]
 
-    def _update(self, change=None):
-        r = self.current()
-        v, how, name = normalise(r.values, self.norm.value), self.norm.value, self.component.value
-        label = f"{name} ({how})"
+    def render(self, target:int=None, show:str=None, scale:str=None, units:str=None) -> tuple:
+        "The (heatmap, top-k table) HTML of a choice of controls; by default the current one, which the widgets show."
+        r = self.current(target, show, units)
+        how, name = scale or self.norm.value, show or self.component.value
+        v = normalise(r.values, how)
         title = f"{name} -> {r.target!r}" + (f" (target {r.row})" if n_rows(self.attributions[0]) > 1 else "")
-        self.heatmap.value = html_heatmap(r.tokens, v, target=r.target, title=title, uid=self.uid, label=label)
-        self.table.value = topk_html([(i, t, float(x), float(raw)) for i, (t, x, raw) in enumerate(zip(r.tokens, v, r.values))],
-                                     k=self.k.value, uid=self.uid, label=how)
+        return (html_heatmap(r.tokens, v, target=r.target, title=title, uid=self.uid, label=f"{name} ({how})"),
+                topk_html([(i, t, float(x), float(raw)) for i, (t, x, raw) in enumerate(zip(r.tokens, v, r.values))],
+                          k=self.k.value, uid=self.uid, label=how))
+
+    def _update(self, change=None): self.heatmap.value, self.table.value = self.render()
 
     @property
     def html(self) -> str:
@@ -473,22 +533,111 @@ class Explorer:
     def table_html(self) -> str:
         "The top-k table HTML currently shown."
         return self.table.value
-    def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
-    def __repr__(self): return f"Explorer({list(self.sources)}, target={self.target.value}, show={self.component.value!r})"
+    def _repr_mimebundle_(self, **kwargs):
+        "The widget for Jupyter; for a frontend without widgets, text that points to the static views."
+        return {**self.widget._repr_mimebundle_(**kwargs), "text/plain": repr(self)}
+    def __repr__(self):
+        return (f"Explorer({list(self.sources)}, target={self.target.value}, show={self.component.value!r})\n"
+                "Its controls are ipywidgets and need a Jupyter frontend. Elsewhere use the static views: "
+                "attribution._repr_html_() (the heatmap; every generated token of a generation) or "
+                "explorer.save_html('explorer.html') (a self-contained page with every view, which works offline).")
 
-    def save_html(self, path, # the .html file to write
-                  embed_url:str=None, # ipywidgets' embed.js: None for the CDN, or a URL, or a local file path (offline)
-                  title:str="heta explorer") -> Path:
-        "A standalone page with the widgets embedded in their current state."
-        from ipywidgets.embed import embed_minimal_html, dependency_state
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        local = embed_url is not None and "://" not in str(embed_url)
-        if local:
-            js = Path(embed_url).resolve()
-            if not js.is_file(): raise FileNotFoundError(f"no widget manager script at {js}")
-            try: embed_url = Path(os.path.relpath(js, path.resolve().parent)).as_posix()
-            except ValueError: embed_url = js.as_uri()   # another drive
-        embed_minimal_html(str(path), views=[self.widget], state=dependency_state(self.widget), title=title,
-                           requirejs=False, embed_url=embed_url, cors=not local)
-        return path
+# %% ../nbs/09_viewers.ipynb #a7d4e9f3
+@patch
+def page_views(self:Explorer, max_views:int=256) -> list:
+    "The (target, show, scale, units) views `save_html` stores: all, or beyond `max_views` a cross through the current one."
+    T, S, N, U = [v for _, v in self.target.options], list(self.sources), list(NORMS), ["tokens", "words"]
+    if len(T) * len(S) * len(N) * len(U) <= max_views: return [(t, s, n, u) for t in T for s in S for n in N for u in U]
+    t0, s0, n0, u0 = self.target.value, self.component.value, self.norm.value, self.level.value
+    return [(t, s, n0, u0) for t in T for s in S] + [(t0, s0, n, u) for n in N for u in U if (n, u) != (n0, u0)]
+
+# %% ../nbs/09_viewers.ipynb #d0a7b2c6
+_PAGE_JS = """(function () {
+  var uid = __UID__, data = JSON.parse(document.getElementById(uid + "-views").textContent);
+  var state = data.state.slice(), controls = document.getElementById(uid + "-controls").querySelectorAll("[data-dim]");
+  function key(s) { return s.join(","); }
+  function has(d, x) { var s = state.slice(); s[d] = x; return Object.prototype.hasOwnProperty.call(data.views, key(s)); }
+  function draw() {
+    var v = data.views[key(state)];
+    document.getElementById(uid + "-heatmap").innerHTML = data.html[v[0]];
+    document.getElementById(uid + "-table").innerHTML = data.html[v[1]];
+    Array.prototype.forEach.call(controls, function (el) {
+      var d = +el.getAttribute("data-dim");
+      if (el.tagName === "SELECT") {
+        el.value = String(state[d]);
+        Array.prototype.forEach.call(el.options, function (o) { o.disabled = !has(d, +o.value); });
+      } else {
+        var x = +el.getAttribute("data-value"), on = x === state[d];
+        el.disabled = !has(d, x);
+        el.setAttribute("aria-pressed", String(on));
+        el.style.background = on ? "#444" : "#f4f4f4"; el.style.color = on ? "#fff" : "#111";
+        el.style.opacity = el.disabled ? ".4" : "1";
+      }
+    });
+  }
+  Array.prototype.forEach.call(controls, function (el) {
+    el.addEventListener(el.tagName === "SELECT" ? "change" : "click", function () {
+      var d = +el.getAttribute("data-dim"), x = +(el.tagName === "SELECT" ? el.value : el.getAttribute("data-value"));
+      if (has(d, x)) state[d] = x;
+      draw();
+    });
+  });
+  document.getElementById(uid + "-controls").hidden = false;
+  draw();
+})();"""
+
+# %% ../nbs/09_viewers.ipynb #a3d0e5f9
+_BTN = "font:inherit;font-size:12px;padding:1px 8px;margin:0 1px;border:1px solid #999;border-radius:3px;cursor:pointer"
+
+@patch
+def page_html(self:Explorer, title:str="heta explorer", # the page title
+              max_views:int=256, # beyond this many views, store a cross through the current one (`page_views`)
+             ) -> str:
+    "A self-contained page: the current view as HTML, the `page_views` as JSON, and inline JavaScript switching between them."
+    safe = lambda o: (json.dumps(o, ensure_ascii=False, separators=(",", ":"))
+                      .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+    dims = [[v for _, v in self.target.options], list(self.sources), list(NORMS), ["tokens", "words"]]
+    labels = [[str(l) for l, _ in self.target.options]] + dims[1:]
+    state = [dims[0].index(self.target.value), dims[1].index(self.component.value), dims[2].index(self.norm.value),
+             dims[3].index(self.level.value)]
+    frags, views = {}, {}
+    for view in self.page_views(max_views):
+        views[",".join(str(d.index(x)) for d, x in zip(dims, view))] = [frags.setdefault(h, len(frags)) for h in self.render(*view)]
+    uid, e, ctl = html.escape(self.uid), html.escape, []
+    for dim, name in enumerate(("target", "show", "scale", "units")):
+        if dim < 2:
+            opts = "".join(f'<option value="{i}"{" selected" if i == state[dim] else ""}>{e(l)}</option>' for i, l in enumerate(labels[dim]))
+            ctl.append(f'<label style="margin-right:14px">{name} <select id="{uid}-{name}" data-dim="{dim}"'
+                       f'{" disabled" if len(labels[dim]) < 2 else ""}>{opts}</select></label>')
+        else:
+            ctl.append(f'<span role="group" id="{uid}-{name}" style="margin-right:14px">{name} ' + "".join(
+                f'<button type="button" data-dim="{dim}" data-value="{i}" aria-pressed="{str(i == state[dim]).lower()}" style="{_BTN};'
+                f'background:{"#444" if i == state[dim] else "#f4f4f4"};color:{"#fff" if i == state[dim] else "#111"}">{e(l)}</button>'
+                for i, l in enumerate(labels[dim])) + "</span>")
+    n, full = len(views), math.prod(len(x) for x in dims)
+    which = (f"all {n} views" if n == full else f"{n} of {full} views (every target and show at the saved scale and units, "
+             "every scale and units of the saved target and show)")
+    saved = ", ".join(labels[i][state[i]] for i in range(4))
+    heat, table = self.render()
+    body = (f'<div class="heta-explorer" id="{uid}-explorer" style="font-family:sans-serif;font-size:13px;color:#111">'
+            f'<div class="heta-controls" id="{uid}-controls" hidden style="margin-bottom:8px;line-height:2.4">{"".join(ctl)}</div>'
+            f'<noscript><div class="heta-noscript" style="margin-bottom:8px;color:#555">JavaScript is off: this is the view '
+            f'saved with the page ({e(saved)}). With JavaScript the controls switch between the views stored in this file.</div></noscript>'
+            f'<div id="{uid}-heatmap">{heat}</div><div id="{uid}-table" style="margin-top:8px">{table}</div>'
+            f'<div class="heta-note" style="margin-top:8px;font-size:12px;color:#666">Saved by heta with {e(which)}, top {self.k.value}; '
+            f'static: no kernel, no network.</div>'
+            f'<script type="application/json" id="{uid}-views">{safe({"state": state, "views": views, "html": list(frags)})}</script>'
+            f'<script>{_PAGE_JS.replace("__UID__", safe(self.uid))}</script></div>')
+    return html_page(body, title=title)
+
+# %% ../nbs/09_viewers.ipynb #d6a3b8c2
+@patch
+def save_html(self:Explorer, path, # the .html file to write (its folder is created)
+              title:str="heta explorer", # the page title
+              max_views:int=256, # beyond this many views, store a cross through the current one (`page_views`)
+             ) -> Path:
+    "Write `page_html`: a self-contained page with every view precomputed; it works offline, with no kernel, in any browser."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(self.page_html(title, max_views), encoding="utf-8")
+    return path

@@ -1,5 +1,5 @@
 """Viewers: a byte-exact snapshot of the HTML renderer, and the Explorer driven through its widgets."""
-import dataclasses, os, re
+import dataclasses, json, os, re, subprocess, sys
 from html.parser import HTMLParser
 from pathlib import Path
 import matplotlib
@@ -145,13 +145,69 @@ def test_explorer_refuses_mismatched(pair):
     with pytest.raises(ValueError, match="different tokens"): Explorer([heta, other])
     with pytest.raises(ValueError, match="unknown normalisation"): Explorer(heta, norm="softmax")
 
-def test_save_html_offline_reference(pair, tmp_path):
-    heta, _ = pair
-    js = tmp_path / "js" / "embed.js"; js.parent.mkdir(); js.write_text("// stand-in")
-    p = Explorer(heta, uid="s").save_html(tmp_path / "page" / "ex.html", embed_url=js)
+def test_matrix_html_one_row_per_target(pair):
+    heta, base = pair
+    h = attribution_html(heta, uid="mx")                   # a generation, no row given: every generated token
+    assert re.findall(r'class="heta-row" id="([^"]+)"', h) == ["mx-row-0", "mx-row-1"]
+    rows = h.split('class="heta-row"')[1:]
+    assert [len(re.findall(r'class="heta-tok"', r)) for r in rows] == [3, 4]   # step 0 could not see " on"
+    for j, (r, t) in enumerate(zip(rows, [" on", " the"])):
+        last = re.findall(r'class="heta-(?:tok|target)" id="([^"]+)"', r)[-1]
+        assert last == f"mx-target-{j}" and f"generated token {j}: &#x27;{t}&#x27;" in r   # the token ends its row
+    assert "2 generated tokens" in h and heta._repr_html_().count('class="heta-row"') == 2
+    assert "rgb(31,119,180)" in attribution_html(base)     # the signed baseline: blue cells, one shared scale
+    single = attribution_html(heta, row=1, uid="s1")       # a chosen row: the single-target view
+    assert "heta-row" not in single and "(target 1)" in single and len(spans(single)) == 4
+    t = Tags(); t.feed(h)
+    assert t.errors == [] and t.stack == []
+
+def views_of(page, uid):
+    return json.loads(page.split(f'<script type="application/json" id="{uid}-views">')[1].split("</script>")[0])
+
+class Visible(HTMLParser):
+    "Token texts and element ids outside <script> and <noscript>: what a browser without JavaScript shows (noscript aside)."
+    def __init__(self):
+        super().__init__(); self.skip, self.inside, self.ids, self.noscript = 0, None, [], ""
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "noscript"): self.skip += 1; self.inside = tag
+        elif not self.skip and dict(attrs).get("id"): self.ids.append(dict(attrs)["id"])
+    def handle_endtag(self, tag):
+        if tag in ("script", "noscript"): self.skip -= 1
+    def handle_data(self, data):
+        if self.skip and self.inside == "noscript": self.noscript += data
+
+def test_save_html_static_page(pair, tmp_path):
+    heta, base = pair
+    ex = Explorer([heta, base], k=2, uid="s")
+    ex.target.value, ex.component.value = 1, "curvature"
+    p = ex.save_html(tmp_path / "page" / "ex.html")
     page = p.read_text(encoding="utf-8")
-    assert '<script src="../js/embed.js"></script>' in page and "cdn.jsdelivr" not in page and "crossorigin" not in page
-    with pytest.raises(FileNotFoundError): Explorer(heta).save_html(tmp_path / "x.html", embed_url=tmp_path / "none.js")
+    assert page.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in page
+    assert not re.search(r"<script[^>]*\bsrc=", page) and "://" not in page          # loads nothing, from nowhere
+    assert not re.search(r"<(link|img|iframe)\b", page)
+    # without JavaScript: the saved view is in the plain HTML, with a <noscript> note; the controls are hidden
+    v = Visible(); v.feed(page)
+    assert [i for i in v.ids if i.startswith("s-tok-")] == [f"s-tok-{i}" for i in range(4)]   # target 1 sees 4 tokens
+    assert "s-target" in v.ids and "JavaScript is off" in v.noscript
+    assert "(1: ' the', curvature, max, tokens)" in v.noscript
+    assert ex.html in page and ex.table_html in page
+    assert re.search(r'id="s-controls" hidden', page)
+    # every combination is stored, and each is what the widgets render for the same controls
+    data = views_of(page, "s")
+    assert len(data["views"]) == 2 * 5 * 4 * 2 and data["state"] == [1, 2, 0, 0]
+    for key, (t, s, n, u) in [("0,4,3,0", (0, "grad", "raw", "tokens")), ("1,0,2,1", (1, "heta", "rank", "words"))]:
+        ex.target.value, ex.component.value, ex.norm.value, ex.level.value = t, s, n, u
+        assert [data["html"][i] for i in data["views"][key]] == [ex.html, ex.table_html], key
+    assert len(set(map(tuple, data["views"].values()))) > 1                          # the views differ
+    # beyond max_views: a cross through the saved view, said on the page
+    small = views_of(ex.page_html(max_views=20), "s")
+    assert len(small["views"]) == 2 * 5 + 7 and "0,1,2,1" in small["views"] and "0,1,0,0" not in small["views"]
+    assert "17 of 80 views" in ex.page_html(max_views=20)
+    assert ex.page_html() == ex.page_html()                                          # deterministic
+    # a token that tries to close the script element cannot
+    evil = dataclasses.replace(base, tokens=["</script><b>", " cat", " sat", " on"])
+    page = Explorer(evil, uid="x").page_html()
+    assert page.count("</script>") == 2 and "<b>" not in page
 
 def test_plots_agg(pair):
     heta, base = pair
@@ -173,3 +229,14 @@ def test_show_and_display(pair):
     assert type(ex) is Explorer and ex.norm.value == "rank"
     bundle = ex._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.widget.model_id
+    assert bundle["text/plain"] == repr(ex) and "save_html" in repr(ex) and "_repr_html_()" in repr(ex)
+
+def test_display_outside_a_kernel_points_to_static_views():
+    "In plain Python `display` prints the object: the text must say where the views that need no frontend are."
+    code = ("from IPython.display import display\n"
+            "from heta.attribution import Attribution\n"
+            "a = Attribution(text='a b', tokens=['a', ' b'], offsets=[(0, 1), (2, 3)], target={'text': ' c', 'ids': [1], 'pos': 2, 'id': 1}, scores=[0.1, 0.2])\n"
+            "display(a.show())\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "need a Jupyter frontend" in r.stdout and "save_html" in r.stdout and "_repr_html_()" in r.stdout

@@ -334,7 +334,7 @@ def run_demo(model_name:str):
 
 BASELINES = ("occlusion", "ig", "saliency", "input-x-gradient", "rollout", "attention", "last-token", "recency", "random")
 HETA_METHODS = {"heta": None, "heta-paper": "paper", "heta-classic": "classic"}   # None: the selected configuration
-TEST_LIMIT = {"curated": 8, "longrange": 3}
+TEST_LIMIT = {"curated": 24, "longrange": 3}
 
 
 def baseline_scores(model, tok, case) -> dict:
@@ -441,6 +441,26 @@ def shortcut_margins(t, cols) -> str:
     return "; ".join(out)
 
 
+def standing(t, metric) -> tuple:
+    "Default HETA's rank on one metric of a test table, the methods above it, and those whose CIs lie clear of HETA's."
+    lower = metric in LOWER
+    order = t[metric].sort_values(ascending=lower)
+    rank = list(order.index).index("heta") + 1
+    h_lo, h_hi = t.loc["heta", metric + "_lo"], t.loc["heta", metric + "_hi"]
+    above = list(order.index[:rank - 1])
+    clear = [m for m in above if (t.loc[m, metric + "_hi"] < h_lo if lower else t.loc[m, metric + "_lo"] > h_hi)]
+    return rank, len(t), above, clear
+
+
+def verdict(t, metric) -> str:
+    "Where default HETA stands on one metric, in words: best, tied (overlapping CIs) or below (CIs apart)."
+    rank, n, above, clear = standing(t, metric)
+    if rank == 1: return f"rank 1 of {n}: best"
+    tied = [m for m in above if m not in clear]
+    words = ([f"below {', '.join(clear)} (intervals apart)"] if clear else []) + ([f"tied with {', '.join(tied)}"] if tied else [])
+    return f"rank {rank} of {n}: " + "; ".join(words)
+
+
 def write_readme(models=("smollm2-135m", "gemma3-270m")):
     "results/grounding/readme.md: the test tables and the shortcut margins, pasted into nbs/index.ipynb (checked there)."
     import pandas as pd
@@ -462,9 +482,27 @@ def write_readme(models=("smollm2-135m", "gemma3-270m")):
             if not f.exists(): continue
             t = pd.read_csv(f).set_index("method")
             parts += [f"**{model}, {split}** (mean [95% bootstrap CI], best in bold)", "", markdown_table(t, cols), "",
-                      f"Default HETA minus last-token / minus recency (positive: better): {shortcut_margins(t, cols)}.", ""]
+                      f"Default HETA minus last-token / minus recency (positive: better): {shortcut_margins(t, cols)}.", "",
+                      "Where default HETA stands (intervals that overlap count as a tie at this sample size):", ""]
+            parts += [f"- **{c}**: {verdict(t, c)}" for c in cols if c in t] + [""]
     (OUT / "readme.md").write_text("\n".join(parts).strip() + "\n")
     print((OUT / "readme.md").read_text())
+    paste_into_index((OUT / "readme.md").read_text().strip())
+
+
+def paste_into_index(snippet:str, index=HERE.parent / "index.ipynb"):
+    "Put the snippet between the grounding markers of nbs/index.ipynb (then `make readme` writes README.md)."
+    nb = json.loads(index.read_text(encoding="utf-8"))
+    for c in nb["cells"]:
+        s = "".join(c["source"])
+        if "<!-- grounding:start" not in s: continue
+        head, rest = s.split("<!-- grounding:start", 1)
+        marker, _ = rest.split("-->", 1)
+        _, tail = rest.split("<!-- grounding:end -->", 1)
+        s = f"{head}<!-- grounding:start{marker}-->\n{snippet}\n<!-- grounding:end -->{tail}"
+        lines = s.split("\n")
+        c["source"] = [l + "\n" for l in lines[:-1]] + [lines[-1]]
+    index.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
