@@ -162,19 +162,29 @@ def _window(v):
     if n < _MIN_WINDOW: raise argparse.ArgumentTypeError(f"{v!r} is too small: give at least {_MIN_WINDOW} tokens, 'auto' or 'none'")
     return n
 
+# The package's option names, copied so that building the parser imports no torch (an option error then takes well
+# under a second); the check after the parser holds them equal to PRESETS, CURVATURE_MODES, MASKS, UNITS, NORMALIZE.
+_CHOICES = dict(preset=("paper", "classic", "grounded"), curvature=("exact", "gauss-newton", "low-rank"),
+                mask=("zero", "mean", "pad", "eos", "unk", "delete"), unit=("token", "word"), normalize=("sum", "rank", "none"))
+_DEFAULT_PRESET = "grounded"
+
+def _weight(v):
+    "--beta/--gamma: a finite number >= 0."
+    try: x = float(v)
+    except ValueError: raise argparse.ArgumentTypeError(f"{v!r} is not a number")
+    if not (x >= 0 and x != float("inf")): raise argparse.ArgumentTypeError(f"{v!r} must be a finite number >= 0")
+    return x
+
 def _common(s, json_default=None, html_default=None):
-    from heta.attribution import PRESETS, DEFAULT_PRESET, NORMALIZE, UNITS
-    from heta.curvature import CURVATURE_MODES
-    from heta.information import MASKS
     s.add_argument("--model", default="smollm2-135m", help="model name or path")
-    s.add_argument("--preset", default=DEFAULT_PRESET, choices=list(PRESETS), help="HETA configuration (chapter 05)")
-    s.add_argument("--curvature", choices=list(CURVATURE_MODES), help="curvature mode (default: the preset's)")
+    s.add_argument("--preset", default=_DEFAULT_PRESET, choices=_CHOICES["preset"], help="HETA configuration (chapter 05)")
+    s.add_argument("--curvature", choices=_CHOICES["curvature"], help="curvature mode (default: the preset's)")
     s.add_argument("--probes", type=_positive(int), default=10, help="Rademacher probes per token")
-    s.add_argument("--mask", choices=list(MASKS), help="masking scheme for the KL term (default: the preset's)")
-    s.add_argument("--unit", choices=list(UNITS), help="mask tokens or whole words for the KL term (default: the preset's)")
-    s.add_argument("--normalize", choices=list(NORMALIZE), help="how S and I are scaled before mixing (default: the preset's)")
-    s.add_argument("--beta", type=float, help="weight of the curvature term (default: the preset's)")
-    s.add_argument("--gamma", type=float, help="weight of the information term (default: the preset's)")
+    s.add_argument("--mask", choices=_CHOICES["mask"], help="masking scheme for the KL term (default: the preset's)")
+    s.add_argument("--unit", choices=_CHOICES["unit"], help="mask tokens or whole words for the KL term (default: the preset's)")
+    s.add_argument("--normalize", choices=_CHOICES["normalize"], help="how S and I are scaled before mixing (default: the preset's)")
+    s.add_argument("--beta", type=_weight, help="weight of the curvature term (default: the preset's)")
+    s.add_argument("--gamma", type=_weight, help="weight of the information term (default: the preset's)")
     s.add_argument("--window", type=_window, default="auto", help=f"sliding window in tokens (>= {_MIN_WINDOW}), 'auto' or 'none'")
     s.add_argument("--batch-size", type=_positive(int), default=32, help="HVPs / masked variants per pass")
     s.add_argument("--seed", type=int, default=0, help="probe seed")
@@ -208,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=_positive(int), help="first N dataset items")
     s.add_argument("--out", help="output folder (resumable; default: runs/eval-MODEL-DATASET)")
     s.add_argument("--seed", type=int, default=0); s.add_argument("--draws", type=_positive(int), default=4, help="soft-metric masks per example")
-    s.add_argument("--curvature", default="gauss-newton", choices=["exact", "gauss-newton", "low-rank"],
+    s.add_argument("--curvature", default="gauss-newton", choices=_CHOICES["curvature"],
                    help="curvature mode of every HETA method in the evaluation (presets included)")
     s.add_argument("--probes", type=_positive(int), default=10); s.add_argument("--chat", choices=["auto", "yes", "no"], default="auto")
     s.add_argument("--threads", type=_positive(int), help="torch threads (default: OMP_NUM_THREADS, else the cores but one)")
