@@ -324,7 +324,8 @@ def _components(self:HETA, target:Target, pbar=None) -> dict:
     tick = (lambda name: (pbar.set_postfix_str(name), pbar.update(1))) if pbar is not None else (lambda name: None)
     gate = semantic_flow(self.model, target, **st["flow"]).float(); tick("gate")
     S, se = hessian_sensitivity(self.model, target, mode=st["curvature"], n_probes=st["n_probes"], seed=st["seed"],
-                                batch_size=st["batch_size"], return_se=True, **st["curvature_options"]); tick("curvature")
+                                batch_size=st["batch_size"], return_se=True, estimate=self.progress,
+                                **st["curvature_options"]); tick("curvature")
     I = self._information(target).float(); tick("information")
     c = dict(gate=gate, curvature=S.float(), information=I, curvature_se=se.float())
     return dict(c, scores=self._scores(c))

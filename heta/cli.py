@@ -30,15 +30,19 @@ def cmd_info(args):
 
 # %% ../nbs/11_cli.ipynb #2a6c1e90
 def _ranking(a, row:int=0, top:int=5) -> list:
-    "The lines of one target's top-`top` table: rank, token label, score and each component, over the tokens that target saw."
+    "One target's top-`top` table: rank, token label, score (with its 95% half-width when known) and each component, over the tokens that target saw."
     from heta.viz import attribution_row
     cols = [(c, w, f) for c, w, f in (("gate", 10, ".4f"), ("curvature", 12, ".4g"), ("information", 13, ".4g"))
             if getattr(a, c) is not None]
     r, labels = attribution_row(a, row), a.labels   # the row's columns are the first len(r.values) of `a`
     comp = {c: attribution_row(a, row, c).values for c, _, _ in cols}
     order = sorted(range(len(r.values)), key=lambda i: (-r.values[i], i))[:top]
-    return ([f"{'rank':>4}  {'token':<16}{'score':>10}" + "".join(f"{c:>{w}}" for c, w, _ in cols)]
-            + [f"{n:>4}  {labels[i]!r:<16}{r.values[i]:>10.4f}" + "".join(f"{comp[c][i]:>{w}{f}}" for c, w, f in cols)
+    half = None   # the score's 95% half-width from the curvature's probes, where one is defined (a single target, sum/none)
+    if not a.is_matrix and getattr(a, "curvature_se", None) is not None and a.settings.get("normalize") != "rank":
+        half = a.score_interval()[1] - a.scores
+    pm = lambda i: f"{'±' + format(half[i], '.2g'):>9}" if half is not None else ""
+    return ([f"{'rank':>4}  {'token':<16}{'score':>10}" + (f"{'95%':>9}" if half is not None else "") + "".join(f"{c:>{w}}" for c, w, _ in cols)]
+            + [f"{n:>4}  {labels[i]!r:<16}{r.values[i]:>10.4f}" + pm(i) + "".join(f"{comp[c][i]:>{w}{f}}" for c, w, f in cols)
                for n, i in enumerate(order, 1)])
 
 # %% ../nbs/11_cli.ipynb #4c8e3ab2

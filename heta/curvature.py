@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_hessian.ipynb #de84e955
 from __future__ import annotations
-import math
+import math, sys, time
 import torch
 from .targets import input_embeddings, next_logprobs
 
@@ -77,11 +77,12 @@ def hessian_sensitivity_naive(model, target, n_probes:int=10, seed:int=0, last_k
     return S
 
 # %% ../nbs/03_hessian.ipynb #1f6318be
-def _block_probe_hvps(f, X, R, batch_size):
-    "For every (token i, probe k): the block i of H (Pi_i R[k, i]); returns (m, T, d)."
+def _block_probe_hvps(f, X, R, batch_size, on_first=None):
+    "For every (token i, probe k): the block i of H (Pi_i R[k, i]); returns (m, T, d). `on_first(seconds, chunks)` after chunk 1."
     m, T, d = R.shape
     pairs = [(k, i) for k in range(m) for i in range(T)]
     out = torch.empty(m, T, d)
+    t0 = time.perf_counter()
     for c in range(0, len(pairs), batch_size):
         chunk = pairs[c:c + batch_size]
         ks, is_ = torch.tensor([p[0] for p in chunk]), torch.tensor([p[1] for p in chunk])
@@ -89,13 +90,21 @@ def _block_probe_hvps(f, X, R, batch_size):
         V[torch.arange(len(chunk)), is_] = R[ks, is_].to(X.device, X.dtype)
         hv = hvps(f, X, V)
         out[ks, is_] = hv[torch.arange(len(chunk)), is_].float().cpu()
+        if c == 0 and on_first is not None: on_first(time.perf_counter() - t0, math.ceil(len(pairs) / batch_size))
     return out
 
-def _exact(model, target, n_probes, seed, batch_size, last_k=None, **_):
+def _say_estimate(seconds:float, chunks:int, limit:float=60.):
+    "Print (to stderr) how long exact curvature will take, when the first chunk says it is more than `limit` seconds."
+    total = seconds * chunks
+    if total > limit:
+        print(f"heta: exact curvature needs {chunks} batches of Hessian-vector products, about {total / 60:.1f} min here "
+              "(curvature='gauss-newton' is much faster: chapter 03 measures both)", file=sys.stderr, flush=True)
+
+def _exact(model, target, n_probes, seed, batch_size, last_k=None, estimate=False, **_):
     "Each probe's |Pi_i H Pi_i r_k|_1, (m, T): the mean over probes is S, their spread its standard error."
     f, X = _objective(model, target, last_k)
     R = rademacher_probes(n_probes, *X.shape[1:], seed)
-    return _block_probe_hvps(f, X, R, batch_size).abs().sum(-1)
+    return _block_probe_hvps(f, X, R, batch_size, on_first=_say_estimate if estimate else None).abs().sum(-1)
 
 # %% ../nbs/03_hessian.ipynb #89f4e837
 def fisher_factors(f_full, X, top_k:int=32):
@@ -146,6 +155,7 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
                         top_k:int=32, # gauss-newton: vocabulary directions kept
                         rank:int=4, # low-rank: sketch size r
                         return_se:bool=False, # also return the standard error of each S_i over the probes
+                        estimate:bool=False, # exact mode: print the expected time after the first batch when over a minute
                        ) -> torch.Tensor: # S_i for each context token, (target_pos,); with return_se, (S, se)
     "HETA's curvature S_i = (1/m) sum_k |Pi_i H Pi_i r_k|_1 for every context token (and its Monte Carlo standard error)."
     if mode not in CURVATURE_MODES: raise ValueError(f"unknown curvature mode {mode!r}: use one of {list(CURVATURE_MODES)}")
@@ -156,7 +166,7 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
     if target.n_steps > 1: target = target.step(0)
     with torch.enable_grad():
         per = CURVATURE_MODES[mode](model, target, n_probes=n_probes, seed=seed, batch_size=batch_size,
-                                    last_k=last_k, top_k=top_k, rank=rank)
+                                    last_k=last_k, top_k=top_k, rank=rank, estimate=estimate)
     S = per.mean(0)
     if not return_se: return S
     se = per.std(0, correction=1) / math.sqrt(n_probes) if n_probes > 1 else torch.full_like(S, float("nan"))
