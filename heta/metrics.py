@@ -387,15 +387,19 @@ def token_set(segment, # token indices [i, ...] or character spans [(start, end)
         return sorted({i for i, (a, b) in enumerate(offsets[:n]) for (s, e) in seg if a < e and b > s})
     raise ValueError("a segment is a list of token indices [3, 4] or of character spans [(10, 24)], not a mix")
 
+def _segments(scores, segments:tuple, offsets:list=None, signed:str="abs") -> tuple:
+    "The checked non-negative scores and each segment's token indices (offsets taken from an Attribution when not given)."
+    if offsets is None and isinstance(scores, Attribution): offsets = scores.offsets
+    s = check_scores(scores, None, signed)
+    return s, [token_set(g, len(s), offsets) for g in segments]
+
 def dsa(scores, # an `Attribution` or a 1-d score vector
         evidence, # token indices or character spans of the evidence
         distractor, # token indices or character spans of the distractor
         offsets:list=None, # per-token offsets (taken from an Attribution when not given)
         signed:str="abs") -> float:
     "Share of the (normalised) attribution mass on the evidence minus the share on the distractor, in [-1, 1]."
-    if offsets is None and isinstance(scores, Attribution): offsets = scores.offsets
-    s = check_scores(scores, None, signed)
-    E, D = token_set(evidence, len(s), offsets), token_set(distractor, len(s), offsets)
+    s, (E, D) = _segments(scores, (evidence, distractor), offsets, signed)
     if not E or not D: raise ValueError("the evidence and the distractor must each cover at least one context token")
     if set(E) & set(D): raise ValueError(f"the evidence and the distractor overlap at tokens {sorted(set(E) & set(D))}")
     tot = s.sum()
@@ -469,9 +473,7 @@ def mass_share(scores, # an `Attribution` or a 1-d score vector
                offsets:list=None, # per-token offsets (taken from an Attribution when not given)
                signed:str="abs") -> float:
     "Share of the normalised attribution mass on a segment, in [0, 1] (all-zero scores: the segment's share of tokens)."
-    if offsets is None and isinstance(scores, Attribution): offsets = scores.offsets
-    s = check_scores(scores, None, signed)
-    S = token_set(segment, len(s), offsets)
+    s, (S,) = _segments(scores, (segment,), offsets, signed)
     if not S: raise ValueError("the segment covers no context token: give token indices or character spans inside the context")
     tot = s.sum()
     return float(s[S].sum() / tot) if tot > 0 else len(S) / len(s)
