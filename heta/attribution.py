@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .models import Arch
-from .targets import Target, make_target, greedy_target, token_labels
+from .targets import Target, make_target, greedy_target, token_labels, span_tokens
 from .flow import semantic_flow, check_flow_options
 from .curvature import hessian_sensitivity, CURVATURE_MODES
 from .information import kl_information, unit_information, word_units, mask_token_id, MASKS
@@ -102,9 +102,8 @@ def restrict(self:Attribution, part:str="source") -> Attribution:
     "A copy with only the context tokens inside the user's text (`part='source'`); `positions` keeps where they were."
     if part != "source": raise ValueError(f"restrict({part!r}): the only part is 'source' (the user's text inside a chat template)")
     if self.source_span is None or self.source_span == (0, len(self.text)): return self
-    a, b = self.source_span
     pos = list(self.positions) if self.positions is not None else list(range(len(self.tokens)))
-    keep = [j for j, (s, e) in enumerate(self.offsets) if a <= s and e <= b and e > s]
+    keep = span_tokens(self.offsets, self.source_span)
     if not keep: raise ValueError("no context token lies inside the user's text (source_span): nothing to keep")
     cut = lambda x: None if x is None else x[..., keep]
     return replace(self, tokens=[self.tokens[j] for j in keep], offsets=[self.offsets[j] for j in keep],
@@ -290,13 +289,12 @@ class HETA(Explainer):
         if unknown: raise ValueError(f"flow options {unknown} are unknown: semantic_flow takes {list(FLOW_DEFAULTS)}")
         check_flow_options(**o["flow"])
         curvature_options = {} if curvature_options is None else curvature_options
-        _check_curvature_options(o["curvature"], curvature_options)
-        curvature_options = dict(curvature_options)
+        _check_curvature_options(o["curvature"], curvature_options)   # refuses a non-dict before it is copied
         super().__init__(model, tokenizer, window=window, tail=tail, progress=progress, preset=preset, beta=beta, gamma=gamma,
                          n_probes=n_probes, curvature=o["curvature"], mask=o["mask"], unit=o["unit"], seed=_number("seed", seed, integer=True),
                          normalize=o["normalize"], gate_pred=_number("gate_pred", o["gate_pred"], 0),
                          gate_power=_number("gate_power", o["gate_power"], 0), gate_mix=_number("gate_mix", o["gate_mix"], 0, 1),
-                         batch_size=batch_size, flow=dict(o["flow"]), curvature_options=curvature_options)
+                         batch_size=batch_size, flow=dict(o["flow"]), curvature_options=dict(curvature_options))
         self.mask_id = mask_token_id(tokenizer, o["mask"]) if o["mask"] in ("pad", "eos", "unk") else None
 
 # %% ../nbs/05_heta.ipynb #07b283af
@@ -339,6 +337,16 @@ def window_spans(n_body:int, span:int) -> list:
     if starts[-1] + span < n_body: starts.append(n_body - span)
     return [(a, a + span) for a in starts]
 
+_ERRORS = ("curvature_se",)   # standard errors: where values add up (windows, steps), they add in quadrature
+
+def _summand(k:str, v):
+    "What a sum over windows or steps adds for component `k`: the value, or its square for a standard error."
+    return v ** 2 if k in _ERRORS else v
+
+def _total(k:str, v):
+    "The component `k` of a sum of `_summand`s: the sum, or its square root for a standard error."
+    return v ** 0.5 if k in _ERRORS else v
+
 @patch
 def _windowed(self:Explainer, target:Target, pbar=None) -> dict:
     "Components of a single-step target, through sliding windows when its context exceeds the window."
@@ -358,10 +366,9 @@ def _windowed(self:Explainer, target:Target, pbar=None) -> dict:
         wt = Target(target.text, ids, [target.offsets[i] for i in keep] + [target.offsets[target.target_pos]], len(keep),
                     tokens=[target.tokens[i] for i in keep] + [target.tokens[target.target_pos]])
         for k, v in self._components(wt, pbar).items():
-            acc.setdefault(k, torch.zeros(C))[keep] += v.float() ** (2 if k == "curvature_se" else 1)
+            acc.setdefault(k, torch.zeros(C))[keep] += _summand(k, v.float())
         count[keep] += 1
-    # a token's values are averaged over the windows holding it; standard errors combine in quadrature
-    return {k: (v.sqrt() if k == "curvature_se" else v) / count for k, v in acc.items()}
+    return {k: _total(k, v) / count for k, v in acc.items()}   # a token's average over the windows holding it
 
 # %% ../nbs/05_heta.ipynb #b7868ef8
 @patch
@@ -408,8 +415,8 @@ def attribute_target(self:Explainer, tgt:Target, matrix:bool=False, t0=None) -> 
                 v = v.float().cpu().numpy()
                 c = comps.setdefault(k, np.zeros((n, width) if matrix else C0, dtype=np.float32))
                 if matrix: c[j, :len(v)] = v
-                else: c += v[:C0] ** 2 if k == "curvature_se" else v[:C0]   # steps add; their errors in quadrature
-    if not matrix and "curvature_se" in comps: comps["curvature_se"] = np.sqrt(comps["curvature_se"])
+                else: c += _summand(k, v[:C0])   # the steps of a fixed multi-token target add up
+    if not matrix: comps = {k: _total(k, v) for k, v in comps.items()}
     info = lambda pos: {"text": tgt.tokens[pos], "id": int(tgt.input_ids[pos]), "pos": pos}
     target = {"text": tgt.target_str, "ids": tgt.target_ids, "pos": tgt.target_pos, "id": tgt.target_id}
     return Attribution(text=tgt.text, tokens=tgt.tokens[:width], offsets=tgt.offsets[:width], target=target,

@@ -166,8 +166,8 @@ class Case:
 
 def tokens_in_span(target, span, shift:int=0) -> list:
     "Context-token indices whose character span overlaps [span) (shifted by `shift` into target.text)."
-    s, e = span[0] + shift, span[1] + shift
-    return [i for i, (a, b) in enumerate(target.context_offsets) if b > a and a < e and b > s]
+    from heta.targets import span_tokens   # heta.data imports no torch at module level
+    return span_tokens(target.context_offsets, (span[0] + shift, span[1] + shift))
 
 def answer_case(model, tokenizer, item:dict, chat:bool=None, max_new_tokens:int=16):
     "The Case for a curated item, or None when the answer is not in the model's greedy continuation."

@@ -427,9 +427,7 @@ def token_f1(scores, # an `Attribution` or a 1-d score vector
 # %% ../nbs/07_metrics.ipynb #1848d7a7
 def _gold_scores(scores, gold, offsets, signed) -> tuple:
     "(non-negative scores, sorted gold token indices), checked; shared by the metrics against a gold set."
-    if offsets is None and isinstance(scores, Attribution): offsets = scores.offsets
-    s = check_scores(scores, None, signed)
-    G = token_set(gold, len(s), offsets)
+    s, (G,) = _segments(scores, (gold,), offsets, signed)
     if not G: raise ValueError("the gold set is empty: give at least one gold token index or character span")
     return s, G
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 # %% auto #0
-__all__ = ['Target', 'make_target', 'piece_groups', 'token_labels', 'cache_kwarg', 'returned_cache', 'greedy_ids',
+__all__ = ['Target', 'make_target', 'piece_groups', 'token_labels', 'span_tokens', 'cache_kwarg', 'returned_cache', 'greedy_ids',
            'greedy_target', 'input_embeddings', 'next_logprobs', 'target_logprob']
 
 # %% ../nbs/01_targets.ipynb #e3156774
@@ -159,6 +159,14 @@ def token_labels(tokens:list, # each token's text
             lead = tokens[i][:len(tokens[i]) - len(tokens[i].lstrip())]
             labels[i] = f"{lead}{core}({k}/{len(grp)})"
     return labels
+
+# %% ../nbs/01_targets.ipynb #1be3e47b
+def span_tokens(offsets:list, # (start, end) per token
+                span # (start, end) in the same text
+               ) -> list:
+    "Indices of the tokens with characters inside [start, end)."
+    s, e = span
+    return [i for i, (a, b) in enumerate(offsets) if b > a and a < e and b > s]
 
 # %% ../nbs/01_targets.ipynb #f91e83dd
 def cache_kwarg(model) -> str:

@@ -300,10 +300,11 @@ def outside_source(a, # an Attribution
                    offsets:list # the spans of the tokens shown
                   ) -> list:
     "Indices of the shown tokens outside the user's text of a chat attribution (none without a template)."
+    from heta.targets import span_tokens   # here, not at import: heta.viz imports no torch
     span = getattr(a, "source_span", None)
     if span is None or tuple(span) == (0, len(a.text)): return []
-    lo, hi = span
-    return [i for i, (s, e) in enumerate(offsets) if not (lo <= s and e <= hi and e > s)]
+    inside = set(span_tokens(offsets, span))
+    return [i for i in range(len(offsets)) if i not in inside]
 
 # %% ../nbs/09_viewers.ipynb #9aad70be
 def attribution_html(a, # an Attribution
