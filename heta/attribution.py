@@ -241,7 +241,7 @@ PRESETS = {
 DEFAULT_PRESET = "grounded"
 
 # %% ../nbs/05_heta.ipynb #6ccec588
-_CURVATURE_OPTIONS = {"exact": {"last_k"}, "gauss-newton": {"last_k", "top_k"}, "low-rank": {"last_k", "rank"}}
+_CURVATURE_OPTIONS = {"exact": {"last_k", "use_cache"}, "gauss-newton": {"last_k", "top_k"}, "low-rank": {"last_k", "rank", "use_cache"}}
 
 def _check_curvature_options(mode:str, options:dict):
     "Refuse curvature options that the chosen mode does not use (they would be silently ignored)."
@@ -270,7 +270,7 @@ class HETA(Explainer):
                  tail:int=32, # tokens at the end of the context kept in every window
                  batch_size:int=32, # HVPs / masked variants per pass
                  flow:dict=None, # options for heta.flow.semantic_flow (default: the preset's)
-                 curvature_options:dict=None, # extra options for hessian_sensitivity (last_k, top_k, rank)
+                 curvature_options:dict=None, # extra options for hessian_sensitivity (last_k, top_k, rank, use_cache)
                  progress:bool=False): # show a progress bar for multi-step or windowed work
         if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}: use one of {list(PRESETS)}")
         given = dict(beta=beta, gamma=gamma, curvature=curvature, mask=mask, unit=unit, normalize=normalize,

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math, sys, time
 import torch
-from .targets import input_embeddings, next_logprobs
+from .targets import input_embeddings, next_logprobs, returned_cache, plain_cache, prefix_cache
 
 # %% auto #0
 __all__ = ['CURVATURE_MODES', 'hvps', 'rademacher_probes', 'hessian_sensitivity_naive', 'fisher_factors', 'hessian_sensitivity',
@@ -77,34 +77,46 @@ def hessian_sensitivity_naive(model, target, n_probes:int=10, seed:int=0, last_k
     return S
 
 # %% ../nbs/03_hessian.ipynb #1f6318be
-def _block_probe_hvps(f, X, R, batch_size, on_first=None):
-    "For every (token i, probe k): the block i of H (Pi_i R[k, i]); returns (m, T, d). `on_first(seconds, chunks)` after chunk 1."
+def _suffix_objectives(model, target):
+    """`f_from(a)`: log p(target) as a function of the embeddings of positions >= a, with the clean run's keys/values of
+    positions < a held fixed (`prefix_cache`); None where the model's cache cannot be cut (sliding-window layers)."""
+    X0 = input_embeddings(model, target.context_ids)
+    with torch.no_grad(): cache = returned_cache(model.base_model(inputs_embeds=X0, use_cache=True))
+    if not plain_cache(cache): return None
+    tid = target.target_id
+    return lambda a: (lambda Xs: next_logprobs(model, Xs, -1, past=prefix_cache(model, cache, a) if a else None)[:, tid])
+
+def _block_probe_hvps(f, X, R, batch_size, on_first=None, f_from=None):
+    """For every (token i, probe k): the block i of H (Pi_i R[k, i]); returns (m, T, d). With `f_from`, a chunk whose
+    first token is a runs positions a.. only. `on_first(expected_seconds, chunks)` after chunk 1."""
     m, T, d = R.shape
-    pairs = [(k, i) for k in range(m) for i in range(T)]
+    pairs = [(k, i) for i in range(T) for k in range(m)]             # token-major: a chunk covers a few neighbouring tokens
+    chunks = [pairs[c:c + batch_size] for c in range(0, len(pairs), batch_size)]
+    start = [min(i for _, i in ch) if f_from is not None else 0 for ch in chunks]
     out = torch.empty(m, T, d)
     t0 = time.perf_counter()
-    for c in range(0, len(pairs), batch_size):
-        chunk = pairs[c:c + batch_size]
+    for c, (chunk, a) in enumerate(zip(chunks, start)):
         ks, is_ = torch.tensor([p[0] for p in chunk]), torch.tensor([p[1] for p in chunk])
-        V = torch.zeros(len(chunk), T, d, dtype=X.dtype, device=X.device)
-        V[torch.arange(len(chunk)), is_] = R[ks, is_].to(X.device, X.dtype)
-        hv = hvps(f, X, V)
-        out[ks, is_] = hv[torch.arange(len(chunk)), is_].float().cpu()
-        if c == 0 and on_first is not None: on_first(time.perf_counter() - t0, math.ceil(len(pairs) / batch_size))
+        V = torch.zeros(len(chunk), T - a, d, dtype=X.dtype, device=X.device)
+        V[torch.arange(len(chunk)), is_ - a] = R[ks, is_].to(X.device, X.dtype)
+        hv = hvps(f if f_from is None else f_from(a), X[:, a:], V)
+        out[ks, is_] = hv[torch.arange(len(chunk)), is_ - a].float().cpu()
+        if c == 0 and on_first is not None:                          # later chunks are shorter: scale by their length
+            on_first((time.perf_counter() - t0) * sum(T - s for s in start) / (T - a), len(chunks))
     return out
 
 def _say_estimate(seconds:float, chunks:int, limit:float=60.):
-    "Print (to stderr) how long exact curvature will take, when the first chunk says it is more than `limit` seconds."
-    total = seconds * chunks
-    if total > limit:
-        print(f"heta: exact curvature needs {chunks} batches of Hessian-vector products, about {total / 60:.1f} min here "
+    "Print (to stderr) how long exact curvature will take (`seconds` in all), when that is more than `limit` seconds."
+    if seconds > limit:
+        print(f"heta: exact curvature needs {chunks} batches of Hessian-vector products, about {seconds / 60:.1f} min here "
               "(curvature='gauss-newton' is much faster: chapter 03 measures both)", file=sys.stderr, flush=True)
 
-def _exact(model, target, n_probes, seed, batch_size, last_k=None, estimate=False, **_):
+def _exact(model, target, n_probes, seed, batch_size, last_k=None, estimate=False, use_cache=True, **_):
     "Each probe's |Pi_i H Pi_i r_k|_1, (m, T): the mean over probes is S, their spread its standard error."
     f, X = _objective(model, target, last_k)
+    f_from = _suffix_objectives(model, target) if use_cache and last_k is None else None
     R = rademacher_probes(n_probes, *X.shape[1:], seed)
-    return _block_probe_hvps(f, X, R, batch_size, on_first=_say_estimate if estimate else None).abs().sum(-1)
+    return _block_probe_hvps(f, X, R, batch_size, on_first=_say_estimate if estimate else None, f_from=f_from).abs().sum(-1)
 
 # %% ../nbs/03_hessian.ipynb #89f4e837
 def fisher_factors(f_full, X, top_k:int=32):
@@ -127,15 +139,16 @@ def _gauss_newton(model, target, n_probes, seed, top_k=32, last_k=None, batch_si
     return GR.abs().sum(-1).cpu()                                   # per probe, (m, T)
 
 # %% ../nbs/03_hessian.ipynb #36da895a
-def _low_rank(model, target, n_probes, seed, batch_size, rank=4, last_k=None, **_):
+def _low_rank(model, target, n_probes, seed, batch_size, rank=4, last_k=None, use_cache=True, **_):
     f, X = _objective(model, target, last_k)
+    f_from = _suffix_objectives(model, target) if use_cache and last_k is None else None
     T, d = X.shape[1:]
     r = min(rank, d)
     gen = torch.Generator().manual_seed(seed + 1)
     Om = torch.randn(r, T, d, generator=gen)                              # Gaussian sketch, (r, T, d)
-    Y = _block_probe_hvps(f, X, Om, batch_size)                           # Y[j, i] = H_ii Om[j, i]
+    Y = _block_probe_hvps(f, X, Om, batch_size, f_from=f_from)            # Y[j, i] = H_ii Om[j, i]
     Q = torch.linalg.qr(Y.permute(1, 2, 0).double()).Q                    # (T, d, r) orthonormal range
-    Z = _block_probe_hvps(f, X, Q.permute(2, 0, 1).float(), batch_size)   # H_ii q_j, (r, T, d)
+    Z = _block_probe_hvps(f, X, Q.permute(2, 0, 1).float(), batch_size, f_from=f_from)   # H_ii q_j, (r, T, d)
     core = Q.transpose(1, 2) @ Z.permute(1, 2, 0).double()                # Q^T H_ii Q, (T, r, r)
     core = (core + core.transpose(1, 2)) / 2
     H_approx = Q @ core @ Q.transpose(1, 2)                               # (T, d, d)
@@ -156,6 +169,7 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
                         rank:int=4, # low-rank: sketch size r
                         return_se:bool=False, # also return the standard error of each S_i over the probes
                         estimate:bool=False, # exact mode: print the expected time after the first batch when over a minute
+                        use_cache:bool=True, # exact/low-rank: hold the keys/values before each block fixed (same numbers, about half the work)
                        ) -> torch.Tensor: # S_i for each context token, (target_pos,); with return_se, (S, se)
     "HETA's curvature S_i = (1/m) sum_k |Pi_i H Pi_i r_k|_1 for every context token (and its Monte Carlo standard error)."
     if mode not in CURVATURE_MODES: raise ValueError(f"unknown curvature mode {mode!r}: use one of {list(CURVATURE_MODES)}")
@@ -166,7 +180,7 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
     if target.n_steps > 1: target = target.step(0)
     with torch.enable_grad():
         per = CURVATURE_MODES[mode](model, target, n_probes=n_probes, seed=seed, batch_size=batch_size,
-                                    last_k=last_k, top_k=top_k, rank=rank, estimate=estimate)
+                                    last_k=last_k, top_k=top_k, rank=rank, estimate=estimate, use_cache=use_cache)
     S = per.mean(0)
     if not return_se: return S
     se = per.std(0, correction=1) / math.sqrt(n_probes) if n_probes > 1 else torch.full_like(S, float("nan"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import operator, unicodedata, warnings
 import torch
 import torch.nn.functional as F
-from .targets import Target, input_embeddings, cache_kwarg, returned_cache, piece_groups
+from .targets import Target, input_embeddings, cache_kwarg, returned_cache, piece_groups, plain_cache, prefix_cache
 
 # %% auto #0
 __all__ = ['MASKS', 'TOKEN_MASKS', 'mask_token_id', 'mask_embedding', 'masked_variants', 'kl_divergence', 'kl_information_naive',
@@ -121,16 +121,6 @@ def kl_information_naive(model, # a causal LM prepared by `heta.models.prepare_m
     return torch.tensor(out, dtype=torch.float32)
 
 # %% ../nbs/04_information.ipynb #c236b583
-def _plain_layers(cache) -> bool:
-    "Whether every layer of a returned cache is a plain full-attention `DynamicLayer` (no sliding window, no state)."
-    return type(cache).__name__ == "DynamicCache" and all(type(l).__name__ == "DynamicLayer" for l in cache.layers)
-
-def _prefix_cache(model, cache, a:int, B:int):
-    "A fresh cache holding the clean run's keys/values of positions < a, repeated for B variants."
-    from transformers import DynamicCache
-    return DynamicCache([(l.keys[:, :, :a].expand(B, -1, -1, -1), l.values[:, :, :a].expand(B, -1, -1, -1))
-                         for l in cache.layers], config=model.config)
-
 @torch.no_grad()
 def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
                    target:Target, # the prediction to explain (its first step)
@@ -153,7 +143,7 @@ def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
     asked, use_cache = use_cache is True, use_cache is not False
     clean = model.base_model(inputs_embeds=X, use_cache=use_cache)
     logp = _logprobs(model, clean.last_hidden_state[:, -1])
-    if use_cache and not _plain_layers(returned_cache(clean)):
+    if use_cache and not plain_cache(returned_cache(clean)):
         if asked: warnings.warn(f"use_cache=True supports plain full-attention caches only; {type(model).__name__} returned "
                                 f"{type(returned_cache(clean)).__name__}: computing without the cache")
         use_cache = False
@@ -166,7 +156,7 @@ def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
         if a == 0: h = model.base_model(inputs_embeds=masked_variants(X, idx, m), use_cache=False).last_hidden_state[:, -1]
         elif m is None and a == T - 1: h = clean.last_hidden_state[:, -2].expand(len(idx), -1)  # delete the last token: the clean run at T-2
         else:
-            past = _prefix_cache(model, returned_cache(clean), a, len(idx))
+            past = prefix_cache(model, returned_cache(clean), a, len(idx))
             h = model.base_model(inputs_embeds=masked_variants(X[:, a:], idx - a, m), use_cache=True,
                                  **{cache_kwarg(model.base_model): past}).last_hidden_state[:, -1]
         out[which] = kl_divergence(logp, _logprobs(model, h)).cpu()
@@ -227,7 +217,7 @@ def unit_information(model, # a causal LM prepared by `heta.models.prepare_model
     use_cache = use_cache is not False
     clean = model.base_model(inputs_embeds=X, use_cache=use_cache)
     logp = _logprobs(model, clean.last_hidden_state[:, -1])
-    if use_cache and not _plain_layers(returned_cache(clean)): use_cache = False   # e.g. sliding-window layers
+    if use_cache and not plain_cache(returned_cache(clean)): use_cache = False   # e.g. sliding-window layers
     order = torch.tensor([min(u) for u in units]).argsort()   # chunks of units that start close together
     out = torch.empty(len(units), dtype=torch.float64)
     for c in range(0, len(units), batch_size):
@@ -236,7 +226,7 @@ def unit_information(model, # a causal LM prepared by `heta.models.prepare_model
         V = torch.where(M[which, a:, None], m.to(X.dtype), X[:, a:])
         if a == 0: h = model.base_model(inputs_embeds=V, use_cache=False).last_hidden_state[:, -1]
         else: h = model.base_model(inputs_embeds=V, use_cache=True, **{cache_kwarg(model.base_model):
-                                   _prefix_cache(model, returned_cache(clean), a, len(which))}).last_hidden_state[:, -1]
+                                   prefix_cache(model, returned_cache(clean), a, len(which))}).last_hidden_state[:, -1]
         out[which] = kl_divergence(logp, _logprobs(model, h)).cpu()
     if not spread: return out.float()
     res = torch.zeros(T, dtype=torch.float64)

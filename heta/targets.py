@@ -9,7 +9,7 @@ import torch
 
 # %% auto #0
 __all__ = ['Target', 'make_target', 'piece_groups', 'token_labels', 'span_tokens', 'cache_kwarg', 'returned_cache', 'greedy_ids',
-           'greedy_target', 'input_embeddings', 'next_logprobs', 'target_logprob']
+           'greedy_target', 'input_embeddings', 'next_logprobs', 'target_logprob', 'plain_cache', 'prefix_cache']
 
 # %% ../nbs/01_targets.ipynb #e3156774
 @dataclass
@@ -220,9 +220,12 @@ def input_embeddings(model, ids:torch.Tensor) -> torch.Tensor:
     ids = ids if ids.dim() == 2 else ids[None]
     return model.get_input_embeddings()(ids.to(model.device)).detach()
 
-def next_logprobs(model, embeds:torch.Tensor, pos=-1) -> torch.Tensor:
+def next_logprobs(model, embeds:torch.Tensor, pos=-1,
+                  past=None, # keys/values of positions before `embeds`, held fixed (`prefix_cache`); None: `embeds` starts at 0
+                 ) -> torch.Tensor:
     "log p(. | x_<=pos) over the vocabulary from input embeddings (B, T, d); LM head only at `pos` (int or list)."
-    h = model.base_model(inputs_embeds=embeds, use_cache=False).last_hidden_state
+    kw = {"use_cache": False} if past is None else {"use_cache": True, cache_kwarg(model.base_model): past}
+    h = model.base_model(inputs_embeds=embeds, **kw).last_hidden_state
     h = h[:, pos]
     logits = model.get_output_embeddings()(h)
     cap = getattr(model.config, "final_logit_softcapping", None)
@@ -232,3 +235,14 @@ def next_logprobs(model, embeds:torch.Tensor, pos=-1) -> torch.Tensor:
 def target_logprob(model, embeds:torch.Tensor, target_id:int, pos:int=-1) -> torch.Tensor:
     "log p(target_id | x_<=pos) for each row of the batch of embeddings: shape (B,)."
     return next_logprobs(model, embeds, pos)[:, target_id]
+
+# %% ../nbs/01_targets.ipynb #d3b6949c
+def plain_cache(cache) -> bool:
+    "Whether every layer of a returned cache is a plain full-attention `DynamicLayer` (no sliding window, no state)."
+    return type(cache).__name__ == "DynamicCache" and all(type(l).__name__ == "DynamicLayer" for l in cache.layers)
+
+def prefix_cache(model, cache, a:int, B:int=1):
+    "A fresh cache holding the clean run's keys/values of positions < a, repeated for B variants (detached)."
+    from transformers import DynamicCache
+    return DynamicCache([(l.keys[:, :, :a].detach().expand(B, -1, -1, -1), l.values[:, :, :a].detach().expand(B, -1, -1, -1))
+                         for l in cache.layers], config=model.config)

@@ -6,10 +6,39 @@ from heta.curvature import hessian_sensitivity, hessian_sensitivity_naive, spear
 
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
 @pytest.mark.parametrize("batch_size", [1, 5, 64])
-def test_batched_equals_naive(models, gpt2_tok, name, batch_size):
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_batched_equals_naive(models, gpt2_tok, name, batch_size, use_cache):
     t = make_target(gpt2_tok, "The cat sat on the mat and", " purred")
     naive = hessian_sensitivity_naive(models[name], t, n_probes=3, seed=7)
-    fast = hessian_sensitivity(models[name], t, n_probes=3, seed=7, batch_size=batch_size)
+    fast = hessian_sensitivity(models[name], t, n_probes=3, seed=7, batch_size=batch_size, use_cache=use_cache)
+    torch.testing.assert_close(fast, naive, rtol=1e-4, atol=1e-6 * float(naive.abs().max()))
+
+def tiny_sliding_gemma():
+    "A tiny random Gemma 3 text model whose layers alternate sliding-window and full attention."
+    from transformers import Gemma3TextConfig, Gemma3ForCausalLM
+    torch.manual_seed(0)
+    cfg = Gemma3TextConfig(vocab_size=50257, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                           num_key_value_heads=1, head_dim=16, sliding_window=3, layer_types=["sliding_attention", "full_attention"])
+    return prepare_model(Gemma3ForCausalLM(cfg))
+
+def test_prefix_cache_is_used_where_the_cache_allows(models, gpt2_tok, monkeypatch):
+    """The suffix runs really happen on plain caches (GPT-2, Llama) and are skipped on sliding-window layers, where the
+    whole sequence runs and the numbers still equal the loop's."""
+    import heta.curvature as cv
+    calls = []
+    real = cv.prefix_cache
+    monkeypatch.setattr(cv, "prefix_cache", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    t = make_target(gpt2_tok, "The cat sat on the mat and", " purred")
+    for name in ("gpt2", "llama"):
+        calls.clear(); hessian_sensitivity(models[name], t, n_probes=2, batch_size=2)
+        assert sorted(set(calls)) == list(range(1, t.target_pos))      # one chunk per token: every prefix length but 0
+        calls.clear(); hessian_sensitivity(models[name], t, n_probes=2, batch_size=2, use_cache=False)
+        assert calls == []
+    g = tiny_sliding_gemma()
+    calls.clear()
+    fast = hessian_sensitivity(g, t, n_probes=2, seed=1, batch_size=3)
+    assert calls == []
+    naive = hessian_sensitivity_naive(g, t, n_probes=2, seed=1)
     torch.testing.assert_close(fast, naive, rtol=1e-4, atol=1e-6 * float(naive.abs().max()))
 
 def test_last_k_naive_parity(models, gpt2_tok):

@@ -138,7 +138,7 @@ def test_target_must_be_a_target(models):
 
 def test_unsupported_cache_falls_back(models, target, monkeypatch):
     import heta.information as info
-    monkeypatch.setattr(info, "_plain_layers", lambda cache: False)
+    monkeypatch.setattr(info, "plain_cache", lambda cache: False)
     with pytest.warns(UserWarning, match="computing without the cache"):
         I = kl_information(models["gpt2"], target, use_cache=True)
     assert (I - kl_information(models["gpt2"], target)).abs().max() <= 1e-6
