@@ -1,0 +1,1 @@
+def widget_views(): return {}
