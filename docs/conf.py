@@ -32,7 +32,7 @@ myst_dmath_double_inline = True                  # `$$...$$` inside a paragraph 
 # MathJax 3 from the local copy (a path relative to _static), so no page asks a CDN.
 mathjax_path = "mathjax/tex-chtml.js"
 # The ipywidgets HTML manager, local too (myst-nb adds these only to pages that store widget state).
-nb_ipywidgets_js = {"html-manager/embed.js": {"crossorigin": "anonymous"}}
+nb_ipywidgets_js = {"html-manager/embed.js": {}}   # no crossorigin: file:// pages would block it
 
 # API reference: every name in a module's __all__, in source order, with the docments parameter lists.
 autodoc_default_options = {"members": True, "undoc-members": True, "member-order": "bysource"}
@@ -44,6 +44,7 @@ html_theme = "furo"
 html_title = "heta"
 html_static_path = [str(HERE / "_static"), str(JS)]
 html_css_files = ["heta.css"]
+html_js_files = [("heta-mathjax-hub.js", {"priority": 100})]   # before MathJax and the widget manager
 html_show_sourcelink = False
 html_copy_source = False
 html_theme_options = {"navigation_with_keys": True}

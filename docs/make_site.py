@@ -28,6 +28,13 @@ NPM = [("mathjax@3.2.2", "package/es5", "mathjax"),
 DIRECTIVE = re.compile(r"^\s*#\|\s*(.*?)\s*$")
 
 
+WIDGET_NOTE = (":::{note}\nAn ipywidgets view, as the cell left it (rendered by a local copy of the ipywidgets HTML manager). "
+               "No kernel runs behind this page, so its controls do not update the heatmap here; `Explorer.save_html` "
+               "writes a self-contained page whose controls do.\n:::")
+NO_WIDGET_NOTE = (":::{note}\nThis cell shows an ipywidgets view, which needs a live kernel: its cell runs a real model "
+                  "(`#| slow`), which the docs build does not, so the page keeps the widget's text only.\n:::")
+
+
 def notebooks() -> list:
     "The site's pages in reading order: index, tutorial, the numbered chapters, then the studies."
     chapters = sorted(p for p in NBS.glob("[0-9]*.ipynb"))
@@ -92,6 +99,9 @@ def stage_notebook(nb:Path, dest:Path, widgets:dict | None = None) -> dict:
     "Copy one notebook for the docs (see the module docstring); returns {'module': default_exp or None}."
     raw = json.loads(nb.read_text(encoding="utf-8"))
     cells, module = [], None
+    sys.path.insert(0, str(HERE))
+    from widgets import widget_cells
+    views = set(widget_cells(raw))
     for c in raw["cells"]:
         src = "".join(c.get("source", ""))
         if c["cell_type"] == "markdown":
@@ -104,7 +114,13 @@ def stage_notebook(nb:Path, dest:Path, widgets:dict | None = None) -> dict:
             tags = c.setdefault("metadata", {}).setdefault("tags", [])
             if d.get("echo", "").lower() == "false": tags.append("remove-input")
             if d.get("output", "").lower() == "false": tags.append("remove-output")
-            if widgets and c.get("id") in widgets: c["outputs"] = widgets[c["id"]]
+            if c.get("id") in views:
+                cells.append(c)
+                if widgets and c.get("id") in widgets:
+                    c["outputs"] = widgets[c["id"]]
+                    cells.append(md_cell(WIDGET_NOTE))
+                else: cells.append(md_cell(NO_WIDGET_NOTE))
+                continue
         cells.append(c)
     raw["cells"] = cells
     if widgets and widgets.get("_state"):
@@ -159,10 +175,13 @@ def build(out:Path=OUT, quiet:bool=True, widgets:bool=True) -> Path:
         wv = W.widget_views()
     stage(SRC, wv)
     out = Path(out)
+    scratch = out.resolve().parent / "jupyter_execute"     # myst-nb's copies of the notebooks, beside the output
+    keep = scratch.exists()
     cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(HERE), "-d", str(BUILD / "doctrees"),
            "-j", "1", *(["-q"] if quiet else []), str(SRC), str(out)]
     env = dict(os.environ, HETA_DOCS_JS=str(js), PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     r = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=quiet, text=True)
+    if not keep: shutil.rmtree(scratch, ignore_errors=True)
     if r.returncode: raise RuntimeError(f"sphinx-build failed ({r.returncode}):\n{(r.stdout or '')[-3000:]}\n{(r.stderr or '')[-5000:]}")
     warnings = [l for l in (r.stderr or "").splitlines() if "WARNING" in l]
     (out / ".nojekyll").touch()

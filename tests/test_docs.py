@@ -185,3 +185,25 @@ def test_screenshots(site, browser, shots):
     print(f"heatmap: {shots / 'docs-heatmap.png'}  non-white {nonwhite:.1%}, red pixels {red}")
     assert red > 100, "the heatmap's saturated red is not on the screenshot"
     browser.close_tab(s)
+
+
+def test_explorer_widget_view(site, browser, shots):
+    "The viewer chapter's Explorer cell: its widget state rendered by the local HTML manager (controls and heatmap)."
+    page = site / "09_viewers.html"
+    assert 'type="application/vnd.jupyter.widget-state+json"' in page.read_text(encoding="utf-8"), "no widget state stored"
+    s = browser.open(page.as_uri())
+    found = browser.evaluate(s, """new Promise(function (done) {
+      var t0 = Date.now();
+      (function poll() {
+        var n = document.querySelectorAll('.cell_output .widget-dropdown, .cell_output .widget-toggle-buttons').length;
+        var maps = document.querySelectorAll('.cell_output .widget-html .heta-map').length;
+        if ((n && maps) || Date.now() - t0 > 20000) done([n, maps]); else setTimeout(poll, 100);
+      })(); })""")
+    assert found[0] >= 3 and found[1] >= 1, f"the Explorer widget did not render (controls {found[0]}, heatmaps {found[1]})"
+    scroll_to(browser, s, ".cell_output .widget-vbox", -60)
+    nonwhite, red = browser.screenshot(s, shots / "docs-explorer-widget.png")
+    print(f"\nexplorer widget: {shots / 'docs-explorer-widget.png'}  red pixels {red}")
+    remote = [u for u in browser.requests(s) if not u.startswith(("file://", "data:"))]
+    assert not remote and not browser.errors(s), (remote, browser.errors(s))
+    assert red > 100, "the widget's heatmap is not drawn"
+    browser.close_tab(s)
