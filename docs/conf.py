@@ -37,6 +37,7 @@ nb_ipywidgets_js = {"html-manager/embed.js": {}}   # no crossorigin: file:// pag
 # API reference: every name in a module's __all__, in source order, with the docments parameter lists.
 autodoc_default_options = {"members": True, "undoc-members": True, "member-order": "bysource"}
 autodoc_typehints = "signature"
+default_role = "literal"          # docstrings are written for nbdev: `name` means code, as in Markdown
 autodoc_preserve_defaults = True
 autodoc_mock_imports = []
 

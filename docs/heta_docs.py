@@ -23,10 +23,16 @@ def docments_lines(obj) -> list:
     return lines
 
 
+def plain_bars(line:str) -> str:
+    "heta's docstrings are plain text, where `|x|` is an absolute value, not an RST substitution: escape the bars."
+    return line if line.lstrip().startswith(("|", "+-")) else line.replace("|", "\\|")
+
+
 def process_docstring(app, what, name, obj, options, lines):
-    "autodoc-process-docstring: add the docments of functions, methods and classes that have any."
+    "autodoc-process-docstring: plain `|` bars, and the docments of functions, methods and classes that have any."
+    lines[:] = [plain_bars(l) for l in lines]
     if what not in ("function", "method", "class"): return
-    extra = docments_lines(obj)
+    extra = [plain_bars(l) for l in docments_lines(obj)]
     have = "\n".join(lines)
     extra = [l for l in extra if f":{l.split(':')[1]}:" not in have]   # a docstring's own :param: fields win
     if extra:

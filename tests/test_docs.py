@@ -107,6 +107,9 @@ def test_docments_become_parameter_fields():
     lines = ["Add things.", "", ":param b: said here"]          # a docstring's own field wins
     heta_docs.process_docstring(None, "function", "_documented", _documented, {}, lines)
     assert lines.count(":param b: said here") == 1 and not any(l.startswith(":param b: how") for l in lines)
+    lines = ["The |score| at which colours saturate."]             # plain text: bars are not substitutions
+    heta_docs.process_docstring(None, "data", "x", None, {}, lines)
+    assert lines == ["The \\|score\\| at which colours saturate."]
     from heta.viz import Explorer
     assert ":param k: rows in the top-k table" in heta_docs.docments_lines(Explorer)            # a class: its __init__
     assert heta_docs.docments_lines(len) == []                                                    # no source: nothing
