@@ -64,6 +64,9 @@ def site(tmp_path_factory):
     for m in ("sphinx", "myst_nb", "furo"):
         try: importlib.import_module(m)
         except ImportError: unavailable(f"{m} is not installed (the dev extras: `make install`)")
+    import shutil
+    if shutil.which("npm") is None and not all((docs_build.JS / n / ".version").is_file() for _, _, n in docs_build.NPM):
+        unavailable("npm is needed once to fetch MathJax and the ipywidgets HTML manager (`make docs-deps`)")
     out = tmp_path_factory.mktemp("docs") / "_docs"
     t0 = time.perf_counter()
     docs_build.build(out)
