@@ -1,6 +1,7 @@
 # heta: two commands do everything on a fresh machine.
 #   make demo   attribute the paper's running example on the offline model
 #   make test   notebooks clean and in sync, nbdev_test on every notebook, pytest tests/
+#   make docs   the offline documentation site in _docs/ (open _docs/index.html)
 SHELL := /bin/bash
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.heta-installed
 # one torch thread for tests and notebooks (2-core machines slow down badly when oversubscribed)
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false PYTHONHASHSEED=0
 
-.PHONY: install demo test test-slow check-sync readme nbtest outputs outputs-slow pytest bench clean browser-deps studies
+.PHONY: install demo test test-slow check-sync readme nbtest outputs outputs-slow pytest bench clean browser-deps studies docs docs-deps
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -55,7 +56,17 @@ browser-deps: install
 	fi
 	@$(PY) tests/browser_deps.py || echo "WARNING: tests/test_browser.py is missing a dependency (see above)"
 
-pytest: install browser-deps
+# The docs site (docs/make_site.py): Sphinx, myst-nb and furo come with the dev extras (`make install`); MathJax 3 and
+# the ipywidgets HTML manager are npm tarballs unpacked once under docs/_build/js (`npm pack`: no install scripts).
+docs-deps: install
+	@$(PY) -c "import sys; sys.path.insert(0, 'docs'); import make_site; make_site.ensure_js()"
+
+# The notebooks with their stored outputs, then the API pages, as an offline site in _docs/ (no notebook is run;
+# the Explorer cells' widget states come from docs/widgets.py, cached in docs/_build/widgets).
+docs: docs-deps
+	$(TEST_ENV) $(PY) docs/make_site.py
+
+pytest: install browser-deps docs-deps
 	$(TEST_ENV) $(PY) -m pytest -q tests/
 
 test: check-sync nbtest pytest
@@ -83,4 +94,4 @@ bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) _proc _docs .pytest_cache
+	rm -rf $(VENV) _proc _docs docs/_build .pytest_cache
