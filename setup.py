@@ -24,6 +24,9 @@ if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_require
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = (cfg.get('dev_requirements') or '').split()
+# optional bridges: `<name>_requirements = ...` in settings.ini gives the extra `heta[<name>]`
+extras = {k[:-len('_requirements')]: cfg[k].split() for k in cfg
+          if k.endswith('_requirements') and k not in ('requirements', 'dev_requirements', 'pip_requirements')}
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -38,7 +41,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={'heta': ['assets/*', 'assets/*/*']},
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={**extras, 'dev': dev_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),

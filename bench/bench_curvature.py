@@ -1,11 +1,14 @@
 """Curvature S_i: exact batched vs the naive per-(token, probe) loop, and Gauss-Newton vs exact.
 
 Part A: a randomly initialised GPT-2-small-sized model (12 layers, d=768, GPT-2 vocab), 64-token
-context, m=10 probes, at 1 and 2 torch threads. Each configuration runs in its own process so its
+context, m=10 probes, at 1 and 2 torch threads: the naive loop, exact mode (prefix held fixed, the default),
+exact mode running the whole sequence for every chunk (`use_cache=False`) and Gauss-Newton. Each configuration runs in its own process so its
 peak memory (max RSS) is its own. Part B: Spearman agreement of Gauss-Newton with exact on the offline
 model (smollm2-135m) over the prompts in bench/prompts.py.
 
-    python bench/bench_curvature.py [--threads 1 2] [--tokens 64] [--probes 10] [--skip-real]
+    python bench/bench_curvature.py [--threads 1 2] [--tokens 64] [--probes 10] [--skip-real] [--out FILE]
+
+Part A's figures go to `--out` (default bench/results/curvature.json), which chapter 03 renders.
 """
 import argparse, json, os, resource, subprocess, sys, time
 from pathlib import Path
@@ -21,6 +24,7 @@ def one(mode, threads, tokens, probes, batch_size):
     t = Target("", ids, [(0, 0)] * len(ids), tokens)
     t0 = time.perf_counter()
     if mode == "naive": S = hessian_sensitivity_naive(model, t, n_probes=probes)
+    elif mode == "exact-whole": S = hessian_sensitivity(model, t, "exact", n_probes=probes, batch_size=batch_size, use_cache=False)
     else: S = hessian_sensitivity(model, t, mode, n_probes=probes, batch_size=batch_size)
     sec = time.perf_counter() - t0
     return dict(mode=mode, threads=threads, seconds=sec, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -31,13 +35,15 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--tokens", type=int, default=64); ap.add_argument("--probes", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--modes", nargs="+", default=["naive", "exact", "gauss-newton"])
+    ap.add_argument("--modes", nargs="+", default=["naive", "exact", "exact-whole", "gauss-newton"])
+    ap.add_argument("--out", default=str(Path(__file__).parent/"results"/"curvature.json"))
     ap.add_argument("--skip-real", action="store_true"); ap.add_argument("--child", nargs=2)
     a = ap.parse_args()
     if a.child:
         print(json.dumps(one(a.child[0], int(a.child[1]), a.tokens, a.probes, a.batch_size))); return
     from heta.curvature import spearman
     print(f"Part A: random GPT-2-small-sized model, {a.tokens} tokens, m={a.probes}, batch {a.batch_size}")
+    rows = []
     for th in a.threads:
         res = {}
         for mode in a.modes:
@@ -46,13 +52,21 @@ def main():
                                  capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             res[mode] = json.loads(out)
             print(f"  threads={th} {mode:13s} {res[mode]['seconds']:8.2f} s  peak RSS {res[mode]['peak_rss_mb']:7.0f} MB", flush=True)
+        rows.append(dict(threads=th, tokens=a.tokens, probes=a.probes, batch_size=a.batch_size, date=time.strftime("%Y-%m-%d"),
+                         load_avg_1min=round(os.getloadavg()[0], 2), **{f"{m}_seconds": round(r["seconds"], 2) for m, r in res.items()},
+                         **{f"{m}_peak_rss_mb": round(r["peak_rss_mb"]) for m, r in res.items()}))
         if "naive" in res and "exact" in res:
             import torch
             err = (torch.tensor(res["exact"]["S"]) - torch.tensor(res["naive"]["S"])).abs().max().item()
             print(f"  threads={th} exact batched vs naive: {res['naive']['seconds']/res['exact']['seconds']:.1f}x faster, max |dS| = {err:.2e}")
+            rows[-1]["exact_vs_naive_max_abs_dS"] = err
+            rows[-1]["exact_vs_naive_max_rel_dS"] = err / max(abs(x) for x in res["naive"]["S"])
         if "gauss-newton" in res and "exact" in res:
             print(f"  threads={th} gauss-newton vs exact: {res['exact']['seconds']/res['gauss-newton']['seconds']:.1f}x faster, "
                   f"Spearman {spearman(res['exact']['S'], res['gauss-newton']['S']):.2f}")
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"  wrote {a.out}")
     if a.skip_real: return
     import torch
     torch.set_num_threads(a.threads[0])

@@ -130,6 +130,20 @@ def load(cls:Attribution, path) -> Attribution:
     "Read an Attribution written by `save`."
     with open(path, encoding="utf-8") as f: return cls(**json.load(f))
 
+# %% ../nbs/05_heta.ipynb #0085dbfd
+@patch
+def to_captum(self:Attribution):
+    "Captum's `LLMAttributionResult` for this record (needs Captum): its `plot_token_attr()`/`plot_seq_attr()` then draw it."
+    try: from captum.attr import LLMAttributionResult
+    except ImportError as e: raise ImportError("to_captum needs Captum: pip install 'heta[captum]' (or pip install captum)") from e
+    import inspect
+    if self.is_matrix:   # one row per generated token; the prompt is the columns before the first generated token
+        C = self.scores.shape[1] - len(self.targets) + 1
+        rows, outputs = self.scores[:, :C], [t["text"] for t in self.targets]
+    else: rows, outputs = self.scores[None], [self.target["text"]]
+    if "output_probs" not in inspect.signature(LLMAttributionResult.__init__).parameters: rows = torch.as_tensor(rows)  # Captum < 0.9
+    return LLMAttributionResult(seq_attr=rows.sum(0), token_attr=rows, input_tokens=self.labels[:rows.shape[1]], output_tokens=outputs)
+
 # %% ../nbs/05_heta.ipynb #f1fd75f9
 @patch
 def show(self:Attribution, **kwargs):
@@ -403,6 +417,9 @@ def attribute(self:Explainer, text:str, # the context
 @patch
 def attribute_target(self:Explainer, tgt:Target, matrix:bool=False, t0=None) -> Attribution:
     "Explain a prepared `Target`: summed over its steps, or one row per step when `matrix`."
+    if len(tgt.tokens) != len(tgt.input_ids):
+        raise ValueError(f"the Target has {len(tgt.tokens)} token texts for {len(tgt.input_ids)} ids: build it with make_target, "
+                         "or give Target(..., tokens=[...]) one text per id (viewers and word units read them)")
     from tqdm.auto import tqdm
     t0 = t0 or time.perf_counter()
     C0, n = tgt.target_pos, tgt.n_steps
