@@ -347,6 +347,15 @@ def _check_batch(args):
     if given: raise ValueError(f"{', '.join(given)} cannot go with --batch: each line gives its own \"target\", and the results go to --out")
     read_batch(args.batch, warn=lambda m: None)   # read again, with its messages, when the command runs
 
+# %% ../nbs/11_cli.ipynb #d0e603c3
+def _check_launch(args):
+    "Under torchrun or accelerate launch (WORLD_SIZE > 1), only the commands that split their work: `evaluate` and `attribute --batch`."
+    import os
+    world = int(os.environ.get("WORLD_SIZE") or 1)
+    if world > 1 and not (args.command == "evaluate" or getattr(args, "batch", None)):
+        raise ValueError(f"{world} processes would each run the same `heta {args.command}`: start it without a launcher "
+                         "(only `heta evaluate` and `heta attribute --batch` split their work over processes)")
+
 # %% ../nbs/11_cli.ipynb #3dbc2673
 class _Reached(Exception): "A dry run got past every argument check to its first use of the model or tokenizer."
 
@@ -361,6 +370,7 @@ def check_args(args):
         try: f(*a, **k)
         except _Reached: pass
         except ValueError as e: raise ValueError(f"argument {option}: {e}" if option else str(e)) from None
+    _check_launch(args)
     if args.command in ("attribute", "demo"):
         from heta.targets import make_target, _check_text
         from heta.attribution import HETA

@@ -120,3 +120,10 @@ def test_batch_without_a_valid_line_is_refused(tmp_path, capsys):
     bad.write_text('{"txt": "no text field"}\n[1, 2]\n')
     assert main(["attribute", "--batch", str(bad), "--out", str(tmp_path / "o"), *BATCH]) == 2
     assert "holds no valid line" in capsys.readouterr().err
+
+def test_commands_that_do_not_split_refuse_a_launcher(monkeypatch, capsys):
+    "Under torchrun every process would run the same single attribution: refused before any model loads."
+    from heta.cli import main
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["attribute", "The cat sat", "--model", "tiny-gpt2"]) == 2
+    assert "2 processes would each run the same `heta attribute`" in capsys.readouterr().err
