@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse, re, sys, platform
 
 # %% auto #0
-__all__ = ['DEMO_TEXT', 'DEMO_TARGET', 'DEFAULT_METHODS', 'env_report', 'cmd_info', 'report', 'cmd_attribute', 'cmd_demo',
-           'cmd_evaluate', 'torch_threads', 'build_parser', 'check_args', 'main']
+__all__ = ['DEMO_TEXT', 'DEMO_TARGET', 'DEFAULT_METHODS', 'BATCH_KEYS', 'env_report', 'cmd_info', 'report', 'cmd_attribute',
+           'cmd_demo', 'cmd_evaluate', 'batch_item', 'read_batch', 'attribute_batch', 'cmd_batch', 'torch_threads',
+           'build_parser', 'check_args', 'main']
 
 # %% ../nbs/11_cli.ipynb #e0cedebb
 def env_report() -> dict:
@@ -71,7 +72,7 @@ def _heta_options(args) -> dict:
 def _explainer(args):
     from heta.models import load_model
     from heta.attribution import HETA
-    model, tok = load_model(args.model)
+    model, tok = load_model(args.model, device=args.device)
     return HETA(model, tok, **_heta_options(args), progress=not args.quiet)
 
 def _write(a, args):
@@ -83,6 +84,7 @@ def _write(a, args):
         print(f"wrote {args.html}")
 
 def cmd_attribute(args):
+    if args.batch: return cmd_batch(args)   # `heta attribute --batch FILE` (below)
     h = _explainer(args)
     a = h.attribute(args.text, target=args.target, target_pos=args.target_pos, generate=args.generate, chat=args.chat)
     print(report(a, args.top, color=not args.no_color))
@@ -112,10 +114,10 @@ def _method_list(methods:str) -> list:
     if bad: raise ValueError(f"unknown method(s) {', '.join(bad)}: use names from {', '.join(EXPLAINERS)}")
     return names
 
-def _default_out(model:str, dataset:str) -> str:
-    "The default --out: a folder under runs/ named after the model and the dataset, each made path-safe."
+def _default_out(model:str, dataset:str, kind:str="eval") -> str:
+    "The default --out: a folder under runs/ named after the command, the model and the dataset, each made path-safe."
     safe = lambda s: re.sub(r"[^\w.-]+", "_", str(s))
-    return f"runs/eval-{safe(model)}-{safe(dataset)}"
+    return f"runs/{kind}-{safe(model)}-{safe(dataset)}"
 
 def cmd_evaluate(args):
     from pathlib import Path
@@ -126,12 +128,104 @@ def cmd_evaluate(args):
     out = args.out or _default_out(args.model, args.dataset)
     chat = {"auto": None, "yes": True, "no": False}[args.chat]
     table = run(args.model, args.dataset, methods, out, limit=args.limit, seed=args.seed, draws=args.draws,
-                chat=chat, options=options, progress=not args.quiet)
+                chat=chat, options=options, progress=not args.quiet, device=args.device)
+    if table is None: return   # a rank other than 0 of a data-parallel launch: rank 0 reports
     if len(table) == 0: print(f"no case survived: nothing to summarise ({out}/cases.jsonl lists the dropped items)")
     else: print(to_markdown(table, title=f"{args.model} on {args.dataset}"))
     files = {"results": "results.jsonl", "summary": "summary.md", "plot": "summary.png" if len(table) else None}   # run() plots a table
     wrote = [f"{k}: {out}/{f}" for k, f in files.items() if f and Path(out, f).exists()]
     if wrote: print(", ".join(wrote))
+
+# %% ../nbs/11_cli.ipynb #cf702d67
+def batch_item(d:dict) -> dict:
+    "One line of a --batch file (`read_jsonl` adds its number as \"line\"), checked: a ValueError says what is wrong."
+    from heta.targets import _check_text
+    if "text" not in d: raise ValueError('no "text": each line is {"text": ..., "target": optional, "id": optional}')
+    _check_text(d["text"])
+    t, i = d.get("target"), d.get("id", f"line-{d['line']}")
+    if t is not None and not (isinstance(t, str) and t): raise ValueError(f"target={t!r}: give a non-empty string such as \" mat\", or leave it out")
+    if isinstance(i, bool) or not isinstance(i, (str, int)) or str(i) == "": raise ValueError(f"id={i!r}: give a string or an integer")
+    return dict(id=str(i), line=d["line"], text=d["text"], target=t)
+
+# %% ../nbs/11_cli.ipynb #74780b08
+def read_batch(path, warn=print) -> list:
+    "The items of a --batch file in file order; a malformed line, or one that repeats an earlier id, is reported with its number and skipped."
+    from pathlib import Path
+    from heta.data import read_jsonl
+    if not Path(path).is_file(): raise ValueError(f"{str(path)!r} is not a file: give a JSON-lines file, one {{\"text\": ...}} per line")
+    items, first = [], {}
+    for it in read_jsonl(path, validate=batch_item, warn=warn, line_key="line"):
+        if it["id"] in first: warn(f"{path}:{it['line']}: skipped: id {it['id']!r} is already used on line {first[it['id']]}"); continue
+        first[it["id"]] = it["line"]; items.append(it)
+    if not items: raise ValueError(f"{path} holds no valid line: give one JSON object per line, e.g. {{\"text\": \"The cat sat on the\", \"target\": \" mat\"}}")
+    return items
+
+# %% ../nbs/11_cli.ipynb #8c3a86de
+def _attribute_line(h, item:dict, chat:bool=False) -> dict:
+    "One output line: the item's id, line and input, then its attribution (`Attribution.to_dict`), or the error that refused it."
+    head = dict(id=item["id"], line=item["line"], input=dict(text=item["text"], target=item["target"]))
+    try: a = h.attribute(item["text"], target=item["target"], chat=chat)
+    except ValueError as e: return dict(head, error=str(e))
+    return dict(head, **a.to_dict())
+
+# %% ../nbs/11_cli.ipynb #ad258c6e
+def _attribute_share(todo:list, path, model:str, cfg:dict, device=None, progress:bool=True):
+    "Load the model and HETA in this process, then attribute its items, each line appended to its shard as soon as it is done."
+    from tqdm.auto import tqdm
+    from heta.models import load_model
+    from heta.attribution import HETA
+    from heta.evaluate import open_shard, write_line
+    mdl, tok = load_model(model, device=device)
+    h = HETA(mdl, tok, **cfg["options"], progress=False)
+    with open_shard(path) as f:
+        for it in tqdm(todo, desc="attribute", disable=not progress): write_line(f, _attribute_line(h, it, cfg["chat"]))
+
+# %% ../nbs/11_cli.ipynb #10df7a60
+BATCH_KEYS = ("model", "options", "chat")
+
+def attribute_batch(model:str, # model name or path
+                    path, # the --batch file: one {"text", "target" (optional), "id" (optional)} per line
+                    out, # output folder: attributions.jsonl (merged), its rank shards, run.json
+                    options:dict=None, # HETA's settings (`_heta_options`)
+                    chat:bool=False, progress:bool=True,
+                    device=None, # e.g. "cuda" (default: each rank's own GPU under a launcher, else CPU)
+                    launch=None) -> list: # this process's place in a launch (default: `heta.evaluate.launched()`)
+    "Attribute every line of a batch file, resuming what `out` holds, alone or as one rank of a launch; rank 0 returns the merged records (the others None)."
+    import json
+    from pathlib import Path
+    from heta.attribution import _versions
+    from heta.evaluate import launched, check_settings, read_shards, shard_path, merge_shards
+    L, out = launch or launched(), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = dict(model=model, options=dict(options or {}), chat=chat)
+    check_settings(out/"run.json", cfg, BATCH_KEYS, what="batch")
+    items = read_batch(path, warn=print if L.main else lambda m: None)
+    res, key = out/"attributions.jsonl", lambda r: r["id"]
+    done = {r["id"]: r for r in read_shards(res, key)}
+    moved = [it["id"] for it in items if it["id"] in done and done[it["id"]].get("input") != dict(text=it["text"], target=it["target"])]
+    if moved: raise ValueError(f"{out} holds another text or target under the id(s) {', '.join(moved[:5])}: give changed lines new ids, or use another --out folder")
+    L.wait()   # every rank has read run.json and the shards before anyone writes
+    if L.main: (out/"run.json").write_text(json.dumps(dict(cfg, versions=_versions()), indent=1))
+    if L.main and 1 < L.world > len(items):
+        print(f"warning: {L.world} processes for {len(items)} lines: {L.world - len(items)} of them have nothing to do", file=sys.stderr)
+    todo = [it for it in L.share(items) if it["id"] not in done]
+    if todo: _attribute_share(todo, shard_path(res, L.rank, L.world), model, cfg, L.place(device), progress and L.main)
+    L.wait()
+    recs = merge_shards(res, [it["id"] for it in items], key) if L.main else None
+    L.wait()   # the other ranks end with rank 0's merge
+    return recs
+
+# %% ../nbs/11_cli.ipynb #68dbb942
+def cmd_batch(args):
+    "`heta attribute --batch FILE`: every line of FILE attributed, one JSON line each in OUT/attributions.jsonl."
+    from pathlib import Path
+    out = args.out or _default_out(args.model, Path(args.batch).stem, kind="batch")
+    recs = attribute_batch(args.model, args.batch, out, _heta_options(args), chat=args.chat, progress=not args.quiet, device=args.device)
+    if recs is None: return   # a rank other than 0 of a data-parallel launch: rank 0 reports
+    bad = [r for r in recs if "error" in r]
+    print(f"{len(recs) - len(bad)} of {len(recs)} lines attributed" + (f"; {len(bad)} refused:" if bad else ""))
+    for r in bad: print(f"  {r['id']} (line {r['line']}): {r['error']}")
+    print(f"wrote {out}/attributions.jsonl")
 
 # %% ../nbs/11_cli.ipynb #c649212f
 def _positive(kind):
@@ -196,6 +290,7 @@ def _common(s, json_default=None, html_default=None):
     s.add_argument("--top", type=_positive(int), default=5, help="how many top tokens to list")
     s.add_argument("--json", default=json_default, help="write the attribution as JSON here")
     s.add_argument("--html", default=html_default, help="write an HTML heatmap here")
+    s.add_argument("--device", help="where the model runs: cpu, cuda, cuda:N (default: CPU; under torchrun, each process's own GPU when there are GPUs)")
     s.add_argument("--no-color", action="store_true", help="plain text instead of ANSI colours")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -207,12 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="versions, offline models, eager-attention check"); s.set_defaults(func=cmd_info)
     fmt = _DefaultsFormatter
     s = sub.add_parser("attribute", help="explain a target token of a text", formatter_class=fmt)
-    s.add_argument("text")
+    s.add_argument("text", nargs="?", help="the context to explain (or --batch FILE)")
     which = s.add_mutually_exclusive_group()   # one kind of target (none: the model's next token)
     which.add_argument("--target", help="continuation to explain, e.g. ' slice' (default: the model's next token)")
     which.add_argument("--target-pos", type=_positive(int), help="or: index of a token of the text to explain")
     which.add_argument("--generate", type=_positive(int), help="or: explain each of the model's next N greedy tokens")
     s.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template")
+    s.add_argument("--batch", metavar="FILE", help='or: every line of a JSON-lines file, {"text", "target" (optional), "id" (optional)} '
+                   "(resumable; data-parallel under torchrun)")
+    s.add_argument("--out", help="with --batch: output folder (default: runs/batch-MODEL-FILE)")
     _common(s); s.set_defaults(func=cmd_attribute)
     s = sub.add_parser("demo", help="the main job: the paper's running example on the offline model", formatter_class=fmt)
     _common(s, "runs/demo.json", "runs/demo.html"); s.set_defaults(func=cmd_demo)
@@ -226,9 +324,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="curvature mode of every HETA method in the evaluation (presets included)")
     s.add_argument("--probes", type=_positive(int), default=10); s.add_argument("--chat", choices=["auto", "yes", "no"], default="auto")
     s.add_argument("--threads", type=_positive(int), help="torch threads (default: OMP_NUM_THREADS, else the cores but one)")
+    s.add_argument("--device", help="where the model runs: cpu, cuda, cuda:N (default: CPU; under torchrun, each process's own GPU when there are GPUs)")
     s.add_argument("--quiet", action="store_true"); s.set_defaults(func=cmd_evaluate)
     p.commands = sub.choices   # name -> sub-parser: `main` reports a failed `check_args` with the sub-command's usage
     return p
+
+# %% ../nbs/11_cli.ipynb #21861350
+def _check_device(device):
+    "--device: a torch device name; cuda only where CUDA is available."
+    import torch
+    if device is None: return
+    try: d = torch.device(device)
+    except (RuntimeError, ValueError): raise ValueError(f"{device!r} is not a device: give cpu, cuda or cuda:N") from None
+    if d.type == "cuda" and not torch.cuda.is_available(): raise ValueError(f"{device!r}: CUDA is not available here (torch {torch.__version__}); use cpu")
+
+# %% ../nbs/11_cli.ipynb #f4d73a7f
+def _check_batch(args):
+    "--batch: no TEXT, target or single-result option beside it (each line gives its own), and a file with at least one valid line."
+    if args.text is not None: raise ValueError("give either a TEXT or --batch FILE, not both")
+    given = [o for o, v in (("--target", args.target), ("--target-pos", args.target_pos), ("--generate", args.generate),
+                            ("--json", args.json), ("--html", args.html)) if v is not None]
+    if given: raise ValueError(f"{', '.join(given)} cannot go with --batch: each line gives its own \"target\", and the results go to --out")
+    read_batch(args.batch, warn=lambda m: None)   # read again, with its messages, when the command runs
+
+# %% ../nbs/11_cli.ipynb #d0e603c3
+def _check_launch(args):
+    "Under torchrun or accelerate launch (WORLD_SIZE > 1), only the commands that split their work: `evaluate` and `attribute --batch`."
+    import os
+    world = int(os.environ.get("WORLD_SIZE") or 1)
+    if world > 1 and not (args.command == "evaluate" or getattr(args, "batch", None)):
+        raise ValueError(f"{world} processes would each run the same `heta {args.command}`: start it without a launcher "
+                         "(only `heta evaluate` and `heta attribute --batch` split their work over processes)")
 
 # %% ../nbs/11_cli.ipynb #3dbc2673
 class _Reached(Exception): "A dry run got past every argument check to its first use of the model or tokenizer."
@@ -244,10 +370,14 @@ def check_args(args):
         try: f(*a, **k)
         except _Reached: pass
         except ValueError as e: raise ValueError(f"argument {option}: {e}" if option else str(e)) from None
+    _check_launch(args)
     if args.command in ("attribute", "demo"):
         from heta.targets import make_target, _check_text
         from heta.attribution import HETA
-        if args.command == "attribute":
+        if args.command == "attribute" and args.batch is not None: check("--batch", _check_batch, args)
+        elif args.command == "attribute":
+            if args.text is None: raise ValueError("give a TEXT to explain, or --batch FILE")
+            if args.out is not None: raise ValueError("argument --out: only with --batch (a single text writes --json, --html)")
             check("text", _check_text, args.text)
             if args.target is not None: check("--target", make_target, _Absent(), args.text, target=args.target)
         check(None, HETA, _Absent(), _Absent(), **_heta_options(args))   # its messages name the setting: beta=-1.0, unit='word'
@@ -258,6 +388,7 @@ def check_args(args):
     if args.command in ("attribute", "demo", "evaluate"):
         from heta.models import resolve_model_name
         check("--model", resolve_model_name, args.model)
+        check("--device", _check_device, args.device)
 
 def main(argv=None):
     "Entry point of the `heta` console script: parse and check the arguments (exit code 2 on an option error), then run."

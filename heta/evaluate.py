@@ -4,7 +4,8 @@
 
 # %% ../nbs/08b_benchmark.ipynb #94941b60
 from __future__ import annotations
-import json, os, time, zlib
+import json, os, re, sys, time, zlib
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,8 +16,9 @@ from .attribution import _versions
 
 # %% auto #0
 __all__ = ['DATASET_FORMS', 'DROP_RULES', 'SOFT', 'METRICS', 'LOWER_IS_BETTER', 'RUN_KEYS', 'case_to_dict', 'case_from_dict',
-           'dataset_items', 'prepare_cases', 'case_seed', 'score_case', 'score_random', 'run', 'summarise',
-           'to_markdown', 'plot_summary']
+           'dataset_items', 'prepare_cases', 'case_seed', 'score_case', 'score_random', 'Launch', 'launched',
+           'shard_path', 'shard_paths', 'write_line', 'open_shard', 'read_shards', 'merge_records', 'merge_shards',
+           'check_settings', 'run', 'summarise', 'to_markdown', 'plot_summary']
 
 # %% ../nbs/08b_benchmark.ipynb #fade7d0a
 def case_to_dict(c:Case) -> dict:
@@ -111,12 +113,151 @@ def score_random(model, case:Case, seed:int=0, draws:int=4) -> dict:
     r = soft_random(model, case.target, rng=s + 1, draws=draws, seed=s)
     return dict(id=case.id, method="_random", soft_ns=r["soft_ns"], soft_nc=r["soft_nc"])
 
+# %% ../nbs/08b_benchmark.ipynb #793dc8d9
+@dataclass
+class Launch:
+    "This process's place in a data-parallel run: rank `rank` of `world` processes; a plain process is rank 0 of 1."
+    rank:int=0
+    world:int=1
+    state:object=None # accelerate's `PartialState` under a launcher (None: no process group, nothing to wait for)
+
+    @property
+    def main(self) -> bool: return self.rank == 0   # the rank that writes the settings, merges the shards and reports
+
+    def share(self, items) -> list:
+        "This rank's items: every `world`-th one from index `rank`, so the ranks together take each item once."
+        return list(items)[self.rank::self.world]
+
+    def wait(self):
+        "Block until every rank gets here (a `Launch` without a process group waits for no one)."
+        if self.state is not None: self.state.wait_for_everyone()
+
+    def place(self, device=None):
+        "Where this rank's model goes: `device`, except that None or a bare 'cuda' means this rank's own GPU under a launcher; None: the loader's default (CPU)."
+        own = self.state.device if self.state is not None and self.state.device.type == "cuda" else None
+        return own if own is not None and device in (None, "cuda") else device
+
+# %% ../nbs/08b_benchmark.ipynb #093c929c
+def launched() -> Launch:
+    "This process's `Launch`: accelerate's `PartialState` under `torchrun` or `accelerate launch` (WORLD_SIZE > 1), else a plain single process."
+    world = int(os.environ.get("WORLD_SIZE") or 1)
+    if world <= 1: return Launch()
+    from accelerate import PartialState
+    st = PartialState(cpu=not torch.cuda.is_available())   # gloo on CPUs, NCCL on GPUs
+    if st.num_processes != world:
+        raise RuntimeError(f"WORLD_SIZE={world} but accelerate sees {st.num_processes} process(es): start the run with "
+                           "torchrun --nproc_per_node N, or accelerate launch --multi_gpu --num_processes N")
+    return Launch(st.process_index, st.num_processes, st)
+
+# %% ../nbs/08b_benchmark.ipynb #dce96eeb
+def shard_path(path, rank:int, world:int) -> Path:
+    "The file rank `rank` of `world` appends to: `results.rank{r}.jsonl` beside `results.jsonl` (one process: the file itself)."
+    p = Path(path)
+    return p if world == 1 else p.with_name(f"{p.stem}.rank{rank}{p.suffix}")
+
+# %% ../nbs/08b_benchmark.ipynb #2575f452
+def shard_paths(path) -> list:
+    "The file (when it exists) and every rank shard beside it, in rank order."
+    p = Path(path)
+    rx = re.compile(rf"{re.escape(p.stem)}\.rank(\d+){re.escape(p.suffix)}")
+    ranks = sorted((int(m.group(1)), q) for q in p.parent.glob(f"{p.stem}.rank*{p.suffix}") if (m := rx.fullmatch(q.name)))
+    return ([p] if p.exists() else []) + [q for _, q in ranks]
+
+# %% ../nbs/08b_benchmark.ipynb #5e847c6d
+def write_line(f, record:dict):
+    "Append one JSON line and force it to disk (flush, then fsync)."
+    f.write(json.dumps(record, ensure_ascii=False) + "\n"); f.flush(); os.fsync(f.fileno())
+
+# %% ../nbs/08b_benchmark.ipynb #20006a4d
+def open_shard(path):
+    "Open a shard for appending, first cutting off an unfinished last line (its process was killed while writing it)."
+    p = Path(path)
+    if p.exists():
+        with open(p, "rb+") as f:
+            end = f.read().rfind(b"\n") + 1
+            f.truncate(end)
+    return open(p, "a", encoding="utf-8")
+
+# %% ../nbs/08b_benchmark.ipynb #c26e9021
+def read_shards(path, key) -> list:
+    "The records of the file and all its shards, one per `key(record)` (the first read); a malformed line is reported and skipped."
+    seen, out = set(), []
+    for p in shard_paths(path):
+        for r in read_jsonl(p, validate=None, warn=lambda m: print(f"results: {m}")):
+            if key(r) not in seen: seen.add(key(r)); out.append(r)
+    return out
+
+# %% ../nbs/08b_benchmark.ipynb #e153ba21
+def merge_records(records:list, order:list, key) -> list:
+    "The records with a key in `order`, in that order, then the others in the order read; one record per key (the first)."
+    by = {}
+    for r in records: by.setdefault(key(r), r)
+    known = set(order)
+    return [by[k] for k in order if k in by] + [r for k, r in by.items() if k not in known]
+
+# %% ../nbs/08b_benchmark.ipynb #6cbe3dad
+def merge_shards(path, order:list, key) -> list:
+    "Rank 0's last step: every shard's records into `path` in `order`, written to a temporary file and renamed (never half a file)."
+    recs = merge_records(read_shards(path, key), order, key)
+    p = Path(path); tmp = p.with_name(p.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in recs: f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        f.flush(); os.fsync(f.fileno())
+    os.replace(tmp, p)
+    return recs
+
 # %% ../nbs/08b_benchmark.ipynb #e753b0d4
 RUN_KEYS = ("model", "dataset", "seed", "draws", "points", "chat", "options")
 
-def _read_results(path) -> list:
-    return read_jsonl(path, validate=None, warn=lambda m: print(f"results: {m}")) if Path(path).exists() else []
+def check_settings(path, cfg:dict, keys=RUN_KEYS, what:str="run") -> dict:
+    "The settings stored at `path` (a run.json; {} when there is none), or a ValueError naming each one that differs from `cfg`."
+    p = Path(path)
+    if not p.exists(): return {}
+    old = json.loads(p.read_text())
+    diff = [k for k in keys if old.get(k) != cfg[k]]
+    if diff: raise ValueError(f"{p.parent} holds a {what} with other settings ({', '.join(f'{k}: {old.get(k)!r} vs {cfg[k]!r}' for k in diff)}): "
+                              "use another --out folder, or the same settings to resume")
+    return old
 
+# %% ../nbs/08b_benchmark.ipynb #65b18de8
+def _cases(launch:Launch, mdl, tok, dataset, limit, chat, out:Path, progress:bool) -> tuple:
+    "The run's (cases, dropped ids): rank 0 prepares them and writes the cache, then the other ranks read it."
+    prep = lambda **k: prepare_cases(mdl, tok, dataset, limit, chat, cache=out/"cases.jsonl", **k)
+    res = prep(progress=progress) if launch.main else None
+    launch.wait()
+    return res if launch.main else prep(warn=lambda m: None)   # rank 0 has reported the dataset's bad lines
+
+# %% ../nbs/08b_benchmark.ipynb #92c3b03f
+def _score(todo:list, path, mdl, tok, options:dict, seed:int, draws:int, points:int, progress:bool):
+    "Score (case, method) pairs, each record appended to the shard at `path` as soon as it is computed."
+    from tqdm.auto import tqdm
+    from heta.baselines import make_explainer
+    if not todo: return
+    explainers = {}
+    with open_shard(path) as f, tqdm(total=len(todo), desc="evaluate", disable=not progress) as bar:
+        for c, m in todo:
+            bar.set_postfix_str(f"{m} {c.id}")
+            if m == "_random": rec = score_random(mdl, c, seed, draws)
+            else:
+                if m not in explainers: explainers[m] = make_explainer(m, mdl, tok, **options.get(m, {}))
+                rec = score_case(mdl, explainers[m], c, seed, draws, points)
+            write_line(f, rec)
+            bar.update(1)
+
+# %% ../nbs/08b_benchmark.ipynb #d598b328
+def _summary(out:Path, cases:list, dropped:list, methods:list, model, dataset, seed:int):
+    "Rank 0: merge the shards into results.jsonl (in case order), then write summary.md and summary.png; returns the table."
+    order = [(c.id, m) for m in ["_random"] + methods for c in cases]
+    recs = merge_shards(out/"results.jsonl", order, lambda r: (r["id"], r["method"]))
+    ids = {c.id for c in cases}
+    table = summarise([r for r in recs if r["id"] in ids], methods, seed=seed)
+    table.attrs.update(n_items=len(cases) + len(dropped), n_cases=len(cases), dropped=len(dropped),
+                       drop_rule=DROP_RULES.get(str(dataset).partition(":")[0], DROP_RULES["curated"]))
+    (out/"summary.md").write_text(to_markdown(table, title=f"{model} on {dataset}"))
+    if len(table): plot_summary(table, out/"summary.png", title=f"{model} on {dataset} ({len(cases)} cases)")
+    return table
+
+# %% ../nbs/08b_benchmark.ipynb #dac9e2f5
 def run(model:str, # model name for heta.load_model
         dataset:str, # a name of `DATASET_FORMS`: "curated[:dev|:test]", "longrange[:dev|:test]", "rationales:FILE", "toy", or a file
         methods, # list of explainer names (heta, ablations, baselines)
@@ -125,43 +266,29 @@ def run(model:str, # model name for heta.load_model
         seed:int=0, draws:int=4, points:int=11, # metric settings
         chat=None, # chat template for the curated prompts (default: when the tokenizer has one)
         options:dict=None, # per-method options, e.g. {"heta": {"curvature": "gauss-newton"}}
-        progress:bool=True, loaded=None): # `loaded`: an already loaded (model, tokenizer)
-    "Run (or resume) an evaluation; returns the summary table (a DataFrame) and writes it to `out`."
-    from tqdm.auto import tqdm
+        progress:bool=True, loaded=None, # `loaded`: an already loaded (model, tokenizer)
+        device=None, # where the model goes, e.g. "cuda" (default: each rank's own GPU under a launcher, else CPU)
+        launch:Launch=None): # this process's place in a data-parallel run (default: `launched()`)
+    "Run (or resume) an evaluation, alone or as one rank of a launch; returns the summary table (a DataFrame; None on ranks other than 0)."
     from heta.models import load_model
-    from heta.baselines import make_explainer
+    L = launch or launched()
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    methods = list(methods)
     options = {m: dict(o) for m, o in (options or {}).items()}
     cfg = dict(model=model, dataset=dataset, seed=seed, draws=draws, points=points, chat=chat, options=options)
-    rp = out/"run.json"
-    if rp.exists():
-        old = json.loads(rp.read_text())
-        diff = [k for k in RUN_KEYS if old.get(k) != cfg[k]]
-        if diff: raise ValueError(f"{out} holds a run with other settings ({', '.join(f'{k}: {old.get(k)!r} vs {cfg[k]!r}' for k in diff)}): "
-                                  "use another --out folder, or the same settings to resume")
-        methods = list(dict.fromkeys(old.get("methods", []) + methods))
-    rp.write_text(json.dumps(dict(cfg, methods=methods, limit=limit, versions=_versions()), indent=1))
-    mdl, tok = loaded if loaded is not None else load_model(model)
-    cases, dropped = prepare_cases(mdl, tok, dataset, limit, chat, cache=out/"cases.jsonl", progress=progress)
-    done = {(r["id"], r["method"]) for r in _read_results(out/"results.jsonl")}
-    todo = [(c, m) for m in ["_random"] + methods for c in cases if (c.id, m) not in done]
-    explainers = {}
-    with open(out/"results.jsonl", "a", encoding="utf-8") as f, tqdm(total=len(todo), desc="evaluate", disable=not progress) as bar:
-        for c, m in todo:
-            bar.set_postfix_str(f"{m} {c.id}")
-            if m == "_random": rec = score_random(mdl, c, seed, draws)
-            else:
-                if m not in explainers: explainers[m] = make_explainer(m, mdl, tok, **options.get(m, {}))
-                rec = score_case(mdl, explainers[m], c, seed, draws, points)
-            f.write(json.dumps(rec) + "\n"); f.flush(); os.fsync(f.fileno())
-            bar.update(1)
-    recs = [r for r in _read_results(out/"results.jsonl") if r["id"] in {c.id for c in cases}]
-    table = summarise(recs, methods, seed=seed)
-    table.attrs.update(n_items=len(cases) + len(dropped), n_cases=len(cases), dropped=len(dropped),
-                       drop_rule=DROP_RULES.get(str(dataset).partition(":")[0], DROP_RULES["curated"]))
-    (out/"summary.md").write_text(to_markdown(table, title=f"{model} on {dataset}"))
-    if len(table): plot_summary(table, out/"summary.png", title=f"{model} on {dataset} ({len(cases)} cases)")
+    methods = list(dict.fromkeys(check_settings(out/"run.json", cfg).get("methods", []) + list(methods)))
+    L.wait()   # every rank has read run.json before rank 0 rewrites it
+    if L.main: (out/"run.json").write_text(json.dumps(dict(cfg, methods=methods, limit=limit, versions=_versions()), indent=1))
+    mdl, tok = loaded if loaded is not None else load_model(model, device=L.place(device))
+    cases, dropped = _cases(L, mdl, tok, dataset, limit, chat, out, progress)
+    if L.main and 1 < L.world > len(cases):
+        print(f"warning: {L.world} processes for {len(cases)} cases: {L.world - len(cases)} of them have nothing to do", file=sys.stderr)
+    done = {(r["id"], r["method"]) for r in read_shards(out/"results.jsonl", lambda r: (r["id"], r["method"]))}
+    L.wait()   # every rank has read the shards before any rank appends to its own
+    todo = [(c, m) for m in ["_random"] + methods for c in L.share(cases) if (c.id, m) not in done]
+    _score(todo, shard_path(out/"results.jsonl", L.rank, L.world), mdl, tok, options, seed, draws, points, progress and L.main)
+    L.wait()
+    table = _summary(out, cases, dropped, methods, model, dataset, seed) if L.main else None
+    L.wait()   # the other ranks end with rank 0's merge
     return table
 
 # %% ../nbs/08b_benchmark.ipynb #b7806588

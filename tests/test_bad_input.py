@@ -165,6 +165,15 @@ ROWS = [
     row("cli-evaluate-model-typo", ["evaluate", "--model", "smollm2", "--methods", "heta"], 2, r"Did you mean 'smollm2-135m'\?"),
     row("cli-evaluate-draws", ["evaluate", "--draws", "0", "--methods", "heta"], 2, r"draws"),
     row("cli-evaluate-dataset", ["evaluate", "--dataset", "nope.jsonl", "--methods", "heta"], 2, r"nope\.jsonl"),
+    # --- data-parallel runs and batches (issue 16, item 4)
+    row("cli-attribute-no-text", ["attribute"], 2, r"give a TEXT to explain, or --batch FILE"),
+    row("cli-batch-missing-file", ["attribute", "--batch", "nope.jsonl"], 2, r"--batch: 'nope\.jsonl' is not a file", r"JSON-lines"),
+    row("cli-batch-and-text", ["attribute", "x", "--batch", "nope.jsonl"], 2, r"either a TEXT or --batch FILE, not both"),
+    row("cli-batch-and-target", ["attribute", "--batch", "nope.jsonl", "--target", " y"], 2, r"--target cannot go with --batch"),
+    row("cli-batch-and-json", ["attribute", "--batch", "nope.jsonl", "--json", "a.json"], 2, r"--json cannot go with --batch", r"--out"),
+    row("cli-out-without-batch", ["attribute", "x", "--out", "o"], 2, r"--out: only with --batch"),
+    row("cli-device-unknown", ["attribute", "x", "--device", "gpu"], 2, r"--device: 'gpu' is not a device", r"cuda:N"),
+    row("cli-evaluate-device-unknown", ["evaluate", "--methods", "heta", "--device", "gpu0"], 2, r"--device: 'gpu0' is not a device"),
 ]
 
 def _guard_loader(monkeypatch):
