@@ -72,7 +72,7 @@ def _heta_options(args) -> dict:
 def _explainer(args):
     from heta.models import load_model
     from heta.attribution import HETA
-    model, tok = load_model(args.model, device=args.device)
+    model, tok = load_model(args.model, **_load_options(args))
     return HETA(model, tok, **_heta_options(args), progress=not args.quiet)
 
 def _write(a, args):
@@ -128,7 +128,7 @@ def cmd_evaluate(args):
     out = args.out or _default_out(args.model, args.dataset)
     chat = {"auto": None, "yes": True, "no": False}[args.chat]
     table = run(args.model, args.dataset, methods, out, limit=args.limit, seed=args.seed, draws=args.draws,
-                chat=chat, options=options, progress=not args.quiet, device=args.device)
+                chat=chat, options=options, progress=not args.quiet, **_load_options(args))
     if table is None: return   # a rank other than 0 of a data-parallel launch: rank 0 reports
     if len(table) == 0: print(f"no case survived: nothing to summarise ({out}/cases.jsonl lists the dropped items)")
     else: print(to_markdown(table, title=f"{args.model} on {args.dataset}"))
@@ -169,19 +169,19 @@ def _attribute_line(h, item:dict, chat:bool=False) -> dict:
     return dict(head, **a.to_dict())
 
 # %% ../nbs/11_cli.ipynb #ad258c6e
-def _attribute_share(todo:list, path, model:str, cfg:dict, device=None, progress:bool=True):
+def _attribute_share(todo:list, path, model:str, cfg:dict, device=None, progress:bool=True, device_map=None):
     "Load the model and HETA in this process, then attribute its items, each line appended to its shard as soon as it is done."
     from tqdm.auto import tqdm
     from heta.models import load_model
     from heta.attribution import HETA
     from heta.evaluate import open_shard, write_line
-    mdl, tok = load_model(model, device=device)
+    mdl, tok = load_model(model, device=device, dtype=cfg.get("dtype"), device_map=device_map)
     h = HETA(mdl, tok, **cfg["options"], progress=False)
     with open_shard(path) as f:
         for it in tqdm(todo, desc="attribute", disable=not progress): write_line(f, _attribute_line(h, it, cfg["chat"]))
 
 # %% ../nbs/11_cli.ipynb #10df7a60
-BATCH_KEYS = ("model", "options", "chat")
+BATCH_KEYS = ("model", "options", "chat", "dtype")
 
 def attribute_batch(model:str, # model name or path
                     path, # the --batch file: one {"text", "target" (optional), "id" (optional)} per line
@@ -189,6 +189,8 @@ def attribute_batch(model:str, # model name or path
                     options:dict=None, # HETA's settings (`_heta_options`)
                     chat:bool=False, progress:bool=True,
                     device=None, # e.g. "cuda" (default: each rank's own GPU under a launcher, else CPU)
+                    dtype=None, # the weights' precision, e.g. "bf16" (default: the checkpoint's); part of the settings a resume checks
+                    device_map=None, # accelerate dispatch of a big model (not with device=)
                     launch=None) -> list: # this process's place in a launch (default: `heta.evaluate.launched()`)
     "Attribute every line of a batch file, resuming what `out` holds, alone or as one rank of a launch; rank 0 returns the merged records (the others None)."
     import json
@@ -197,7 +199,7 @@ def attribute_batch(model:str, # model name or path
     from heta.evaluate import launched, check_settings, read_shards, shard_path, merge_shards
     L, out = launch or launched(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = dict(model=model, options=dict(options or {}), chat=chat)
+    cfg = dict(model=model, options=dict(options or {}), chat=chat, dtype=None if dtype is None else str(dtype).removeprefix("torch."))
     check_settings(out/"run.json", cfg, BATCH_KEYS, what="batch")
     items = read_batch(path, warn=print if L.main else lambda m: None)
     res, key = out/"attributions.jsonl", lambda r: r["id"]
@@ -209,7 +211,8 @@ def attribute_batch(model:str, # model name or path
     if L.main and 1 < L.world > len(items):
         print(f"warning: {L.world} processes for {len(items)} lines: {L.world - len(items)} of them have nothing to do", file=sys.stderr)
     todo = [it for it in L.share(items) if it["id"] not in done]
-    if todo: _attribute_share(todo, shard_path(res, L.rank, L.world), model, cfg, L.place(device), progress and L.main)
+    if todo: _attribute_share(todo, shard_path(res, L.rank, L.world), model, cfg, L.place(device) if device_map is None else None,
+                              progress and L.main, device_map=device_map)
     L.wait()
     recs = merge_shards(res, [it["id"] for it in items], key) if L.main else None
     L.wait()   # the other ranks end with rank 0's merge
@@ -220,7 +223,7 @@ def cmd_batch(args):
     "`heta attribute --batch FILE`: every line of FILE attributed, one JSON line each in OUT/attributions.jsonl."
     from pathlib import Path
     out = args.out or _default_out(args.model, Path(args.batch).stem, kind="batch")
-    recs = attribute_batch(args.model, args.batch, out, _heta_options(args), chat=args.chat, progress=not args.quiet, device=args.device)
+    recs = attribute_batch(args.model, args.batch, out, _heta_options(args), chat=args.chat, progress=not args.quiet, **_load_options(args))
     if recs is None: return   # a rank other than 0 of a data-parallel launch: rank 0 reports
     bad = [r for r in recs if "error" in r]
     print(f"{len(recs) - len(bad)} of {len(recs)} lines attributed" + (f"; {len(bad)} refused:" if bad else ""))
@@ -265,6 +268,7 @@ def _window(v):
 _CHOICES = dict(preset=("paper", "classic", "grounded"), curvature=("exact", "gauss-newton", "low-rank"),
                 mask=("zero", "mean", "pad", "eos", "unk", "delete"), unit=("token", "word"), normalize=("sum", "rank", "none"))
 _DEFAULT_PRESET = "grounded"
+_DTYPES = ("float32", "bfloat16", "float16", "fp32", "bf16", "fp16")   # names heta.models.check_dtype accepts
 
 def _weight(v):
     "--beta/--gamma: a finite number >= 0."
@@ -291,6 +295,8 @@ def _common(s, json_default=None, html_default=None):
     s.add_argument("--json", default=json_default, help="write the attribution as JSON here")
     s.add_argument("--html", default=html_default, help="write an HTML heatmap here")
     s.add_argument("--device", help="where the model runs: cpu, cuda, cuda:N (default: CPU; under torchrun, each process's own GPU when there are GPUs)")
+    s.add_argument("--dtype", choices=_DTYPES, help="load the weights in this precision (default: the checkpoint's)")
+    s.add_argument("--device-map", help="dispatch a big model over devices with accelerate: auto, balanced, sequential, or a JSON file")
     s.add_argument("--no-color", action="store_true", help="plain text instead of ANSI colours")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -325,18 +331,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--probes", type=_positive(int), default=10); s.add_argument("--chat", choices=["auto", "yes", "no"], default="auto")
     s.add_argument("--threads", type=_positive(int), help="torch threads (default: OMP_NUM_THREADS, else the cores but one)")
     s.add_argument("--device", help="where the model runs: cpu, cuda, cuda:N (default: CPU; under torchrun, each process's own GPU when there are GPUs)")
+    s.add_argument("--dtype", choices=_DTYPES, help="load the weights in this precision (default: the checkpoint's)")
+    s.add_argument("--device-map", help="dispatch a big model over devices with accelerate: auto, balanced, sequential, or a JSON file")
     s.add_argument("--quiet", action="store_true"); s.set_defaults(func=cmd_evaluate)
     p.commands = sub.choices   # name -> sub-parser: `main` reports a failed `check_args` with the sub-command's usage
     return p
 
 # %% ../nbs/11_cli.ipynb #21861350
-def _check_device(device):
-    "--device: a torch device name; cuda only where CUDA is available."
-    import torch
-    if device is None: return
-    try: d = torch.device(device)
-    except (RuntimeError, ValueError): raise ValueError(f"{device!r} is not a device: give cpu, cuda or cuda:N") from None
-    if d.type == "cuda" and not torch.cuda.is_available(): raise ValueError(f"{device!r}: CUDA is not available here (torch {torch.__version__}); use cpu")
+_DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
+
+def _device_map(v):
+    "--device-map: accelerate's strategy name, or a JSON file mapping module names to devices (None stays None)."
+    if v is None or v in _DEVICE_MAPS: return v
+    import json
+    from pathlib import Path
+    if not Path(v).is_file(): raise ValueError(f"{v!r} is neither one of {', '.join(_DEVICE_MAPS)} nor a JSON file mapping module names to devices")
+    try: m = json.loads(Path(v).read_text())
+    except json.JSONDecodeError as e: raise ValueError(f"{v}: not JSON ({e.msg}, line {e.lineno})") from None
+    if not isinstance(m, dict) or not m: raise ValueError(f"{v}: give a JSON object such as {{\"model.embed_tokens\": 0, \"model.layers.0\": 0, ...}}")
+    return m
+
+def _load_options(args) -> dict:
+    "load_model's placement from --device, --dtype and --device-map, each checked (torch's own device and dtype checks)."
+    from heta.models import check_device, check_dtype
+    dm = _device_map(getattr(args, "device_map", None))
+    if dm is not None and args.device is not None: raise ValueError("give --device (one device) or --device-map (dispatch), not both")
+    check_device(args.device)
+    return dict(device=args.device, dtype=check_dtype(getattr(args, "dtype", None)), device_map=dm)
 
 # %% ../nbs/11_cli.ipynb #f4d73a7f
 def _check_batch(args):
@@ -388,7 +409,10 @@ def check_args(args):
     if args.command in ("attribute", "demo", "evaluate"):
         from heta.models import resolve_model_name
         check("--model", resolve_model_name, args.model)
-        check("--device", _check_device, args.device)
+        from heta.models import check_device
+        check("--device", check_device, args.device)
+        check("--device-map", _device_map, getattr(args, "device_map", None))
+        check(None, _load_options, args)   # --device with --device-map
 
 def main(argv=None):
     "Entry point of the `heta` console script: parse and check the arguments (exit code 2 on an option error), then run."

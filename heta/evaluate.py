@@ -207,15 +207,15 @@ def merge_shards(path, order:list, key) -> list:
     return recs
 
 # %% ../nbs/08b_benchmark.ipynb #e753b0d4
-RUN_KEYS = ("model", "dataset", "seed", "draws", "points", "chat", "options")
+RUN_KEYS = ("model", "dataset", "seed", "draws", "points", "chat", "options", "dtype")
 
 def check_settings(path, cfg:dict, keys=RUN_KEYS, what:str="run") -> dict:
     "The settings stored at `path` (a run.json; {} when there is none), or a ValueError naming each one that differs from `cfg`."
     p = Path(path)
     if not p.exists(): return {}
     old = json.loads(p.read_text())
-    diff = [k for k in keys if old.get(k) != cfg[k]]
-    if diff: raise ValueError(f"{p.parent} holds a {what} with other settings ({', '.join(f'{k}: {old.get(k)!r} vs {cfg[k]!r}' for k in diff)}): "
+    diff = [k for k in keys if old.get(k) != cfg.get(k)]   # a key absent on both sides (an older run, a default) agrees
+    if diff: raise ValueError(f"{p.parent} holds a {what} with other settings ({', '.join(f'{k}: {old.get(k)!r} vs {cfg.get(k)!r}' for k in diff)}): "
                               "use another --out folder, or the same settings to resume")
     return old
 
@@ -268,17 +268,21 @@ def run(model:str, # model name for heta.load_model
         options:dict=None, # per-method options, e.g. {"heta": {"curvature": "gauss-newton"}}
         progress:bool=True, loaded=None, # `loaded`: an already loaded (model, tokenizer)
         device=None, # where the model goes, e.g. "cuda" (default: each rank's own GPU under a launcher, else CPU)
+        dtype=None, # the weights' precision, e.g. "bf16" (default: the checkpoint's); part of the settings a resume checks
+        device_map=None, # accelerate dispatch of a big model (not with device=)
         launch:Launch=None): # this process's place in a data-parallel run (default: `launched()`)
     "Run (or resume) an evaluation, alone or as one rank of a launch; returns the summary table (a DataFrame; None on ranks other than 0)."
     from heta.models import load_model
     L = launch or launched()
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     options = {m: dict(o) for m, o in (options or {}).items()}
-    cfg = dict(model=model, dataset=dataset, seed=seed, draws=draws, points=points, chat=chat, options=options)
+    cfg = dict(model=model, dataset=dataset, seed=seed, draws=draws, points=points, chat=chat, options=options,
+               **({"dtype": str(dtype).removeprefix("torch.")} if dtype is not None else {}))   # absent: the checkpoint's
     methods = list(dict.fromkeys(check_settings(out/"run.json", cfg).get("methods", []) + list(methods)))
     L.wait()   # every rank has read run.json before rank 0 rewrites it
     if L.main: (out/"run.json").write_text(json.dumps(dict(cfg, methods=methods, limit=limit, versions=_versions()), indent=1))
-    mdl, tok = loaded if loaded is not None else load_model(model, device=L.place(device))
+    mdl, tok = loaded if loaded is not None else load_model(model, device=L.place(device) if device_map is None else None,
+                                                            dtype=dtype, device_map=device_map)
     cases, dropped = _cases(L, mdl, tok, dataset, limit, chat, out, progress)
     if L.main and 1 < L.world > len(cases):
         print(f"warning: {L.world} processes for {len(cases)} cases: {L.world - len(cases)} of them have nothing to do", file=sys.stderr)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass, replace
 import torch
-from .models import Arch, attn_implementation
+from .models import Arch, attn_implementation, onloaded
 from .targets import Target
 
 # %% auto #0
@@ -72,7 +72,8 @@ def capture_attention(model, # a causal LM prepared with `heta.models.prepare_mo
     try: model.base_model(input_ids=ids.to(model.device), use_cache=False)
     finally:
         for h in hooks: h.remove()
-    return torch.stack([att[l] for l in layers]).float(), torch.stack([normed[l] for l in layers])
+    dev = att[layers[0]].device   # layers may sit on several devices (device_map): gather on the first one
+    return torch.stack([att[l].to(dev) for l in layers]).float(), torch.stack([normed[l].to(dev) for l in layers])
 
 # %% ../nbs/02_semantic_flow.ipynb #f1cdcaa3
 @torch.no_grad()
@@ -87,7 +88,7 @@ def value_norms(model, # the model the inputs came from
     for x, l in zip(normed, layers):
         v = arch.value_vectors(l, x[None])[0][:, kv]                 # (n, H, d_h): query head h reads kv head kv[h]
         f = torch.einsum("nhd,hde->hne", v.float(), arch.w_o(l).float())  # v_j W_O^(h) for every head and position
-        out.append(f.abs().sum(-1))
+        out.append(f.abs().sum(-1).to(normed.device))
     return torch.stack(out)
 
 # %% ../nbs/02_semantic_flow.ipynb #7b33e1fa
@@ -112,7 +113,7 @@ def hooked_value_norms(model, # a GPT-2 or Llama-style model
     out = torch.zeros(arch.n_layers, H, n, dtype=torch.float64)
     for l in range(arch.n_layers):
         a = arch.attn(l)
-        W = a.o_proj.weight.T if hasattr(a, "o_proj") else a.c_proj.weight  # (H*dh, d) either way
+        with onloaded(a): W = a.o_proj.weight.T if hasattr(a, "o_proj") else a.c_proj.weight  # (H*dh, d) either way
         for h in range(H):
             g = h // (H // KV)  # the key/value head query head h reads
             W_h = W[h*dh:(h+1)*dh].double()

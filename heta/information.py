@@ -7,6 +7,7 @@ from __future__ import annotations
 import operator, unicodedata, warnings
 import torch
 import torch.nn.functional as F
+from .models import onloaded
 from .targets import Target, input_embeddings, cache_kwarg, returned_cache, piece_groups, plain_cache, prefix_cache
 
 # %% auto #0
@@ -42,7 +43,7 @@ def mask_embedding(model, # a causal LM prepared by `heta.models.prepare_model`
         raise ValueError(f"mask_token_id is only used with mask='pad', 'eos' or 'unk', not with mask={mask!r}")
     if mask == "delete": return None
     emb = model.get_input_embeddings()
-    W = emb.weight.detach()
+    with onloaded(emb): W = emb.weight.detach()   # a real tensor even when the embedding is offloaded
     scale = getattr(emb, "embed_scale", 1.0)   # Gemma scales its embeddings inside the module: masks must match
     scale = scale.to(W.dtype) if torch.is_tensor(scale) else scale
     if mask == "zero": return torch.zeros(W.shape[1], dtype=W.dtype, device=W.device)

@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from .models import onloaded
 from .targets import Target, input_embeddings, next_logprobs, target_logprob, _encode, _token_texts
 from .attribution import Attribution
 from .curvature import spearman
@@ -496,7 +497,7 @@ def sensitivity(explainer, # any `Explainer` (HETA, a baseline, ...)
     if not isinstance(samples, int) or samples < 1: raise ValueError(f"samples={samples!r}: give a positive int")
     if not isinstance(target, Target): raise ValueError("give the Target to explain (make_target(tokenizer, text, target))")
     emb = explainer.model.get_input_embeddings()
-    W = emb.weight.detach()
+    with onloaded(emb): W = emb.weight.detach()
     scale = sigma * float(W.double().pow(2).mean().sqrt())
     base = _as_distribution(explainer.attribute_target(target).scores, signed)
     gen = torch.Generator().manual_seed(int(seed))

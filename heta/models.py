@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['SMOLLM2_GGUF', 'GEMMA3_GGUF', 'GEMMA3_SHA256', 'ADAPTERS', 'MODEL_NAMES', 'package_dir', 'cache_dir',
+__all__ = ['SMOLLM2_GGUF', 'GEMMA3_GGUF', 'GEMMA3_SHA256', 'ADAPTERS', 'DTYPES', 'MODEL_NAMES', 'package_dir', 'cache_dir',
            'gpt2_tokenizer', 'tiny_gpt2', 'smollm2_path', 'gemma3_path', 'toy_gpt2_path', 'attn_implementation',
-           'ensure_eager', 'prepare_model', 'Adapter', 'register_adapter', 'get_adapter', 'Arch',
-           'rebuild_attention_output', 'tiny_llama', 'resolve_model_name', 'load_model']
+           'ensure_eager', 'prepare_model', 'Adapter', 'register_adapter', 'get_adapter', 'onloaded', 'Arch',
+           'rebuild_attention_output', 'tiny_llama', 'resolve_model_name', 'check_device', 'check_dtype', 'load_model']
 
 # %% ../nbs/00_models.ipynb #13ad809d
 def package_dir(name:str # an installed package's import name
@@ -161,6 +161,9 @@ def prepare_model(model, device=None, dtype=None):
                          "predictions, so load the model with AutoModelForCausalLM (e.g. GPT2LMHeadModel, "
                          "not GPT2Model).")
     ensure_eager(model)
+    if getattr(model, "hf_device_map", None) and (device is not None or dtype is not None):
+        raise ValueError(f"this model is dispatched by a device_map ({len(set(model.hf_device_map.values()))} devices): it stays "
+                         "where the map put it; give dtype= to load_model with the device_map instead of device=/dtype= here")
     if device is not None or dtype is not None: model.to(device=device, dtype=dtype)
     model.eval()
     model.requires_grad_(False)
@@ -261,6 +264,16 @@ def get_adapter(model) -> Adapter:
                          "heta.models.register_adapter(model_type, Adapter(layers=..., norm=..., attn=..., values=..., out_proj=...)).")
     return ad
 
+# %% ../nbs/00_models.ipynb #db10db66
+@contextlib.contextmanager
+def onloaded(module:nn.Module):
+    "Within the block, every offloaded weight of `module` (accelerate `device_map` dispatch) sits on its execution device."
+    from accelerate.utils import align_module_device, has_offloaded_params
+    with contextlib.ExitStack() as stack:
+        for m in module.modules():
+            if has_offloaded_params(m): stack.enter_context(align_module_device(m))
+        yield module
+
 # %% ../nbs/00_models.ipynb #dc79cd6d
 class Arch:
     "A causal LM seen through its adapter: sizes, layers, value vectors and per-head output projections."
@@ -274,8 +287,12 @@ class Arch:
         self.n_layers = len(self.layers)
     def attn(self, l:int): return _get(self.layers[l], self.adapter.attn)
     def norm(self, l:int): return _get(self.layers[l], self.adapter.norm)
-    def value_vectors(self, l:int, normed): "(B,T,H_kv,d_h) values of layer `l` from its normed input."; return self.adapter.values(self.attn(l), normed, self.config)
-    def w_o(self, l:int): "(H, d_h, d) output projection of layer `l`, split per query head."; return self.adapter.out_proj(self.attn(l), self.config)
+    def value_vectors(self, l:int, normed):
+        "(B,T,H_kv,d_h) values of layer `l` from its normed input."
+        with onloaded(self.attn(l)): return self.adapter.values(self.attn(l), normed, self.config)
+    def w_o(self, l:int):
+        "(H, d_h, d) output projection of layer `l`, split per query head."
+        with onloaded(self.attn(l)): return self.adapter.out_proj(self.attn(l), self.config)
     @property
     def kv_of_head(self):
         "Index of the key/value head each query head reads (GQA: repeat_kv order)."
@@ -348,6 +365,27 @@ def resolve_model_name(name:str # a built-in name, a local folder, or a Hugging 
         raise ValueError(f"{name!r} is neither a built-in model ({builtins}) nor in the local Hugging Face cache, and {why}.{hint}")
     return name
 
+# %% ../nbs/00_models.ipynb #e5dc202c
+def check_device(device):
+    "`device` as a `torch.device` (None stays None), refused at once when this machine's torch cannot use it."
+    if device is None: return None
+    try: d = torch.device(device)
+    except (RuntimeError, TypeError) as e: raise ValueError(f"unknown device {device!r}: use e.g. 'cpu', 'cuda', 'cuda:1' or 'mps'") from e
+    if d.type == "cuda" and (not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count()):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        raise ValueError(f"device {device!r}: torch sees {n} CUDA device(s) here (a CPU-only build, or no GPU): use device='cpu'")
+    if d.type == "mps" and not torch.backends.mps.is_available(): raise ValueError(f"device {device!r}: MPS is not available here")
+    return d
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16, "half": torch.float16, "float64": torch.float64}
+
+def check_dtype(dtype):
+    "`dtype` as a torch floating dtype: a `torch.dtype`, or a name such as 'bf16' or 'float32' (None stays None)."
+    if dtype is None or isinstance(dtype, torch.dtype) and dtype.is_floating_point: return dtype
+    if isinstance(dtype, str) and dtype.lower().removeprefix("torch.") in DTYPES: return DTYPES[dtype.lower().removeprefix("torch.")]
+    raise ValueError(f"dtype={dtype!r}: use a floating dtype, one of {', '.join(DTYPES)}")
+
 # %% ../nbs/00_models.ipynb #f98063e7
 MODEL_NAMES = ("tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-135m", "gemma3-270m")
 
@@ -365,20 +403,28 @@ def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-1
                device=None, # e.g. "cpu", "cuda"
                dtype=None, # e.g. torch.float32; default: the checkpoint's (fp32 for the built-in models)
                tokenizer=None, # required when passing a loaded model
-               **kwargs): # tiny-gpt2 / tiny-llama size options, or extra `from_pretrained` arguments
+               device_map=None, # accelerate dispatch for big models, e.g. "auto" or {"model.layers.0": 0, ...}; not with device=
+               **kwargs): # tiny-gpt2 / tiny-llama size options, or extra `from_pretrained` arguments (e.g. offload_folder)
     "Load a causal LM ready for HETA (eager attention, eval mode, frozen): returns `(model, tokenizer)`."
     from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+    device, dtype = check_device(device), check_dtype(dtype)
+    if device_map is not None and device is not None:
+        raise ValueError("give device= (the whole model on one device) or device_map= (accelerate dispatch), not both")
     if isinstance(name_or_path, PreTrainedModel):
         if tokenizer is None: raise ValueError("pass tokenizer= together with a loaded model")
+        if device_map is not None: raise ValueError("device_map= applies when loading; dispatch a loaded model with accelerate.dispatch_model")
         return prepare_model(name_or_path, device, dtype), tokenizer
     name = resolve_model_name(str(name_or_path))
+    if name in ("tiny-gpt2", "tiny-llama") and device_map is not None:
+        raise ValueError(f"{name} is built in memory; device_map= needs saved weights (save_pretrained to a folder and load that)")
     if name == "tiny-gpt2": model, tok = tiny_gpt2(**kwargs), gpt2_tokenizer()
     elif name == "tiny-llama": model, tok = tiny_llama(**kwargs), gpt2_tokenizer()
     else:
         path = {"toy-gpt2": toy_gpt2_path, "smollm2-135m": smollm2_path, "gemma3-270m": gemma3_path}.get(name, lambda: name)()
+        extra = dict(kwargs, **({"dtype": dtype} if dtype else {}), **({"device_map": device_map} if device_map is not None else {}))
         with _quiet(name in MODEL_NAMES):   # built-in weights are local files: no loading bars in notebooks and logs
             tok = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager",
-                                                         **({"dtype": dtype} if dtype else {}), **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", **extra)
         if name in MODEL_NAMES: model.name_or_path = name
+        if device_map is not None: return prepare_model(model), tok     # placed (and typed) by the dispatch
     return prepare_model(model, device, dtype), tok

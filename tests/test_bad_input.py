@@ -172,8 +172,12 @@ ROWS = [
     row("cli-batch-and-target", ["attribute", "--batch", "nope.jsonl", "--target", " y"], 2, r"--target cannot go with --batch"),
     row("cli-batch-and-json", ["attribute", "--batch", "nope.jsonl", "--json", "a.json"], 2, r"--json cannot go with --batch", r"--out"),
     row("cli-out-without-batch", ["attribute", "x", "--out", "o"], 2, r"--out: only with --batch"),
-    row("cli-device-unknown", ["attribute", "x", "--device", "gpu"], 2, r"--device: 'gpu' is not a device", r"cuda:N"),
-    row("cli-evaluate-device-unknown", ["evaluate", "--methods", "heta", "--device", "gpu0"], 2, r"--device: 'gpu0' is not a device"),
+    row("cli-device-unknown", ["attribute", "x", "--device", "gpu"], 2, r"--device: unknown device 'gpu'", r"'cuda'"),
+    row("cli-evaluate-device-unknown", ["evaluate", "--methods", "heta", "--device", "gpu0"], 2, r"--device: unknown device 'gpu0'"),
+    row("cli-dtype-unknown", ["attribute", "x", "--dtype", "int8"], 2, r"--dtype: invalid choice: 'int8'", r"bfloat16"),
+    row("cli-device-map-missing", ["attribute", "x", "--device-map", "nowhere.json"], 2, r"--device-map: 'nowhere\.json' is neither", r"auto"),
+    row("cli-device-and-device-map", ["evaluate", "--methods", "heta", "--device", "cpu", "--device-map", "auto"], 2,
+        r"--device \(one device\) or --device-map \(dispatch\), not both"),
 ]
 
 def _guard_loader(monkeypatch):
