@@ -6,7 +6,7 @@ names lazily, so `import heta` stays fast and imports torch only when a model is
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_model": "heta.models", "Arch": "heta.models", "register_adapter": "heta.models",
+    "load_model": "heta.models", "Arch": "heta.models", "register_adapter": "heta.models", "unwrap_model": "heta.models",
     "Target": "heta.targets", "make_target": "heta.targets", "greedy_target": "heta.targets",
     "semantic_flow": "heta.flow", "hessian_sensitivity": "heta.curvature",
     "kl_information": "heta.information", "mask_token_id": "heta.information",

@@ -10,7 +10,7 @@ from fastcore.basics import patch
 import numpy as np
 import torch
 
-from .models import Arch
+from .models import Arch, unwrap_model
 from .targets import Target, make_target, greedy_target, token_labels, span_tokens
 from .flow import semantic_flow, check_flow_options
 from .curvature import hessian_sensitivity, CURVATURE_MODES
@@ -182,6 +182,7 @@ class Explainer:
     "Base class: text/targets, steps, windows and the result record; subclasses implement `_components`."
     method = "explainer"
     def __init__(self, model, tokenizer, window="auto", tail:int=32, progress:bool=False, **settings):
+        model = unwrap_model(model)   # a model inside nnsight: its Hugging Face model (chapter 00)
         self.arch = Arch(model)
         self.model, self.tokenizer, self.progress = model, tokenizer, progress
         self.window = self._resolve_window(window)

@@ -15,9 +15,10 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['SMOLLM2_GGUF', 'GEMMA3_GGUF', 'GEMMA3_SHA256', 'ADAPTERS', 'DTYPES', 'MODEL_NAMES', 'package_dir', 'cache_dir',
-           'gpt2_tokenizer', 'tiny_gpt2', 'smollm2_path', 'gemma3_path', 'toy_gpt2_path', 'attn_implementation',
-           'ensure_eager', 'prepare_model', 'Adapter', 'register_adapter', 'get_adapter', 'onloaded', 'Arch',
-           'rebuild_attention_output', 'tiny_llama', 'resolve_model_name', 'check_device', 'check_dtype', 'load_model']
+           'gpt2_tokenizer', 'tiny_gpt2', 'smollm2_path', 'gemma3_path', 'toy_gpt2_path', 'unwrap_model',
+           'attn_implementation', 'ensure_eager', 'prepare_model', 'Adapter', 'register_adapter', 'get_adapter',
+           'onloaded', 'Arch', 'rebuild_attention_output', 'tiny_llama', 'resolve_model_name', 'check_device',
+           'check_dtype', 'load_model']
 
 # %% ../nbs/00_models.ipynb #13ad809d
 def package_dir(name:str # an installed package's import name
@@ -129,6 +130,23 @@ def toy_gpt2_path() -> Path:
     "Folder of the shipped toy GPT-2 (weights, config, tokenizer)."
     return package_dir("heta")/"assets"/"toy-gpt2"
 
+# %% ../nbs/00_models.ipynb #6a2d9b41
+def unwrap_model(model):
+    "The Hugging Face model inside an nnsight wrapper, or `model` itself; a TransformerLens model is refused."
+    lib = (type(model).__module__ or "").split(".")[0]
+    if lib == "transformer_lens":
+        raise ValueError(f"{type(model).__name__} is a TransformerLens model: it keeps its weights in its own layout and no "
+                         "Hugging Face model, which HETA reads. Load the model with transformers and pass that: "
+                         "heta.load_model(name), or AutoModelForCausalLM.from_pretrained(name, attn_implementation='eager').")
+    if lib != "nnsight": return model
+    inner = next((vars(model)[k] for k in ("_module", "_model") if vars(model).get(k) is not None), None)  # nnsight >= 0.5, older
+    if inner is None:
+        raise ValueError(f"found no model inside the nnsight {type(model).__name__}: pass its Hugging Face model instead")
+    if any(p.is_meta for p in inner.parameters()):
+        raise ValueError(f"the nnsight {type(model).__name__} has not loaded its weights yet (they are on the 'meta' device): "
+                         "create it with dispatch=True, or call its .dispatch() first")
+    return inner
+
 # %% ../nbs/00_models.ipynb #b98697a9
 def attn_implementation(model) -> str:
     "The attention implementation the model runs with."
@@ -154,6 +172,7 @@ def ensure_eager(model):
 def prepare_model(model, device=None, dtype=None):
     "Eval mode, frozen parameters, eager attention, and a causal LM head: the model HETA works on."
     from transformers import PreTrainedModel
+    model = unwrap_model(model)
     if not isinstance(model, PreTrainedModel):
         raise ValueError(f"expected a Hugging Face PreTrainedModel, got {type(model).__name__}")
     if model.get_output_embeddings() is None:
@@ -399,18 +418,19 @@ def _quiet(on:bool=True):
     finally:
         if on and was: hf_logging.enable_progress_bar()
 
-def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-135m", "gemma3-270m", a hub name, a local path, or a loaded model
+def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-135m", "gemma3-270m", a hub name, a local path, a loaded model, or one inside nnsight
                device=None, # e.g. "cpu", "cuda"
                dtype=None, # e.g. torch.float32; default: the checkpoint's (fp32 for the built-in models)
                tokenizer=None, # required when passing a loaded model
                device_map=None, # accelerate dispatch for big models, e.g. "auto" or {"model.layers.0": 0, ...}; not with device=
                **kwargs): # tiny-gpt2 / tiny-llama size options, or extra `from_pretrained` arguments (e.g. offload_folder)
     "Load a causal LM ready for HETA (eager attention, eval mode, frozen): returns `(model, tokenizer)`."
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     device, dtype = check_device(device), check_dtype(dtype)
     if device_map is not None and device is not None:
         raise ValueError("give device= (the whole model on one device) or device_map= (accelerate dispatch), not both")
-    if isinstance(name_or_path, PreTrainedModel):
+    if not isinstance(name_or_path, (str, os.PathLike)):   # a loaded model, maybe inside an nnsight wrapper
+        tokenizer = tokenizer if tokenizer is not None else getattr(name_or_path, "__dict__", {}).get("tokenizer")   # nnsight keeps one
         if tokenizer is None: raise ValueError("pass tokenizer= together with a loaded model")
         if device_map is not None: raise ValueError("device_map= applies when loading; dispatch a loaded model with accelerate.dispatch_model")
         return prepare_model(name_or_path, device, dtype), tokenizer
