@@ -256,13 +256,16 @@ PRESETS = {
 DEFAULT_PRESET = "grounded"
 
 # %% ../nbs/05_heta.ipynb #6ccec588
-_CURVATURE_OPTIONS = {"exact": {"last_k", "use_cache"}, "gauss-newton": {"last_k", "top_k"}, "low-rank": {"last_k", "rank", "use_cache"}}
+_CURVATURE_OPTIONS = {"exact": {"last_k", "use_cache", "max_memory", "curvature_dtype"}, "gauss-newton": {"last_k", "top_k", "curvature_dtype"},
+                      "low-rank": {"last_k", "rank", "use_cache", "max_memory", "curvature_dtype"}}
 
 def _check_curvature_options(mode:str, options:dict):
     "Refuse curvature options that the chosen mode does not use (they would be silently ignored)."
     if not isinstance(options, dict): raise ValueError(f"curvature_options={options!r}: give a dict, e.g. {{'top_k': 32}}")
     bad = sorted(set(options) - _CURVATURE_OPTIONS[mode])
     if bad: raise ValueError(f"curvature_options {bad} do not apply to curvature={mode!r}: it takes {sorted(_CURVATURE_OPTIONS[mode])}")
+    if not isinstance(options.get("curvature_dtype", ""), (str, type(None))):   # the settings are saved as JSON with the result
+        raise ValueError(f"curvature_options: give curvature_dtype by name, e.g. \"float32\" or \"bf16\", not {options['curvature_dtype']!r}")
 
 # %% ../nbs/05_heta.ipynb #5321b575
 class HETA(Explainer):
@@ -285,7 +288,7 @@ class HETA(Explainer):
                  tail:int=32, # tokens at the end of the context kept in every window
                  batch_size:int=32, # HVPs / masked variants per pass
                  flow:dict=None, # options for heta.flow.semantic_flow (default: the preset's)
-                 curvature_options:dict=None, # extra options for hessian_sensitivity (last_k, top_k, rank, use_cache)
+                 curvature_options:dict=None, # extra options for hessian_sensitivity (last_k, top_k, rank, use_cache, max_memory, curvature_dtype)
                  progress:bool=False): # show a progress bar for multi-step or windowed work
         if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}: use one of {list(PRESETS)}")
         given = dict(beta=beta, gamma=gamma, curvature=curvature, mask=mask, unit=unit, normalize=normalize,

@@ -4,13 +4,13 @@
 
 # %% ../nbs/03_hessian.ipynb #de84e955
 from __future__ import annotations
-import math, sys, time
+import contextlib, math, os, sys, time
 import torch
 from .targets import input_embeddings, next_logprobs, returned_cache, plain_cache, prefix_cache
 
 # %% auto #0
-__all__ = ['CURVATURE_MODES', 'hvps', 'rademacher_probes', 'hessian_sensitivity_naive', 'fisher_factors', 'hessian_sensitivity',
-           'spearman']
+__all__ = ['CURVATURE_MODES', 'hvps', 'rademacher_probes', 'hessian_sensitivity_naive', 'product_bytes', 'plan_batch',
+           'fisher_factors', 'in_dtype', 'hessian_sensitivity', 'spearman']
 
 # %% ../nbs/03_hessian.ipynb #fa8f8adf
 def hvps(f, # function of X (1, T, d) returning a scalar tensor (shape (1,) or ())
@@ -86,37 +86,87 @@ def _suffix_objectives(model, target):
     tid = target.target_id
     return lambda a: (lambda Xs: next_logprobs(model, Xs, -1, past=prefix_cache(model, cache, a) if a else None)[:, tid])
 
+# %% ../nbs/03_hessian.ipynb #52bfb916
+def _chunk_hvps(f, f_from, X, R, chunk):
+    "Blocks H_ii R[k, i] for the (k, i) pairs of one chunk, (len(chunk), d): the suffix from the chunk's first token only."
+    T, d = X.shape[1:]
+    ks, is_ = torch.tensor([p[0] for p in chunk]), torch.tensor([p[1] for p in chunk])
+    a = int(is_.min()) if f_from is not None else 0
+    V = torch.zeros(len(chunk), T - a, d, dtype=X.dtype, device=X.device)
+    V[torch.arange(len(chunk)), is_ - a] = R[ks, is_].to(X.device, X.dtype)
+    hv = hvps(f if f_from is None else f_from(a), X[:, a:], V)
+    return ks, is_, hv[torch.arange(len(chunk)), is_ - a].float().cpu()
+
+# %% ../nbs/03_hessian.ipynb #f39bcc8f
+def _free_bytes(device) -> int:
+    "Memory free for new work on `device`: CUDA's free memory, else the machine's available RAM."
+    if torch.device(device).type == "cuda": return torch.cuda.mem_get_info(torch.device(device))[0]
+    try: return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError): return 8 * 2**30   # unknown: assume 8 GiB
+
+def product_bytes(config, T:int, element_size:int=4) -> int:
+    "A rough size of one Hessian-vector product's graph at T positions (bytes): ~24 d + 12 H T values per layer and position."
+    L, d, H = config.num_hidden_layers, config.hidden_size, config.num_attention_heads
+    return element_size * L * T * (24 * d + 12 * H * T)
+
+def plan_batch(model, T:int, batch_size:int, max_memory=None) -> int:
+    "How many products to run at once: at most `batch_size`, and as many as `max_memory` bytes hold (default: half the free memory)."
+    p = next(model.parameters())
+    budget = _free_bytes(p.device) // 2 if max_memory is None else _bytes(max_memory)
+    return max(1, min(batch_size, budget // product_bytes(model.config, T, p.element_size())))
+
+# %% ../nbs/03_hessian.ipynb #d17aef82
+def _bytes(v) -> int:
+    "A memory size: bytes as an int, or a string such as '512MB' or '4 GiB'."
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0: return int(v)
+    units = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+    import re
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", str(v))
+    if m and m.group(2).lower() in units and float(m.group(1)) > 0: return int(float(m.group(1)) * units[m.group(2).lower()])
+    raise ValueError(f"max_memory={v!r}: give bytes (an int) or a size such as '512MB' or '4GiB'")
+
+# %% ../nbs/03_hessian.ipynb #d670958a
+def _is_oom(e:BaseException) -> bool:
+    "Whether an exception is an out-of-memory error (CUDA's, or the CPU allocator's)."
+    oom = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t)
+    return isinstance(e, oom) or (isinstance(e, RuntimeError) and ("out of memory" in str(e) or "can't allocate memory" in str(e)))
+
 def _block_probe_hvps(f, X, R, batch_size, on_first=None, f_from=None):
     """For every (token i, probe k): the block i of H (Pi_i R[k, i]); returns (m, T, d). With `f_from`, a chunk whose
-    first token is a runs positions a.. only. `on_first(expected_seconds, chunks)` after chunk 1."""
+    first token is a runs positions a.. only. Out of memory, the chunks from there on are halved. `on_first(expected_seconds, chunks)`."""
     m, T, d = R.shape
     pairs = [(k, i) for i in range(T) for k in range(m)]             # token-major: a chunk covers a few neighbouring tokens
-    chunks = [pairs[c:c + batch_size] for c in range(0, len(pairs), batch_size)]
-    start = [min(i for _, i in ch) if f_from is not None else 0 for ch in chunks]
-    out = torch.empty(m, T, d)
-    t0 = time.perf_counter()
-    for c, (chunk, a) in enumerate(zip(chunks, start)):
-        ks, is_ = torch.tensor([p[0] for p in chunk]), torch.tensor([p[1] for p in chunk])
-        V = torch.zeros(len(chunk), T - a, d, dtype=X.dtype, device=X.device)
-        V[torch.arange(len(chunk)), is_ - a] = R[ks, is_].to(X.device, X.dtype)
-        hv = hvps(f if f_from is None else f_from(a), X[:, a:], V)
-        out[ks, is_] = hv[torch.arange(len(chunk)), is_ - a].float().cpu()
-        if c == 0 and on_first is not None:                          # later chunks are shorter: scale by their length
-            on_first((time.perf_counter() - t0) * sum(T - s for s in start) / (T - a), len(chunks))
+    todo = [pairs[c:c + batch_size] for c in range(0, len(pairs), batch_size)][::-1]   # a stack, next chunk last
+    work = lambda ch: T - (min(i for _, i in ch) if f_from is not None else 0)       # positions a chunk runs
+    total, n, out, t0 = sum(map(work, todo)), len(todo), torch.empty(m, T, d), time.perf_counter()
+    while todo:
+        chunk = todo.pop()
+        try: ks, is_, blocks = _chunk_hvps(f, f_from, X, R, chunk)
+        except Exception as e:
+            if not _is_oom(e): raise
+            if len(chunk) == 1: raise MemoryError(f"one Hessian-vector product over {work(chunk)} positions does not fit in memory: use "
+                                                  "curvature='gauss-newton' (no second derivatives), a smaller window, or a bigger device") from None
+            rest, size = chunk + [p for ch in todo[::-1] for p in ch], len(chunk) // 2   # this chunk and the ones after it,
+            todo = [rest[c:c + size] for c in range(0, len(rest), size)][::-1]; continue   # in chunks half the size
+        out[ks, is_] = blocks
+        if on_first is not None and t0 is not None:                  # later chunks are shorter: scale by their length
+            on_first((time.perf_counter() - t0) * total / work(chunk), n); t0 = None
     return out
 
+# %% ../nbs/03_hessian.ipynb #d4a6d883
 def _say_estimate(seconds:float, chunks:int, limit:float=60.):
     "Print (to stderr) how long exact curvature will take (`seconds` in all), when that is more than `limit` seconds."
     if seconds > limit:
         print(f"heta: exact curvature needs {chunks} batches of Hessian-vector products, about {seconds / 60:.1f} min here "
               "(curvature='gauss-newton' is much faster: chapter 03 measures both)", file=sys.stderr, flush=True)
 
-def _exact(model, target, n_probes, seed, batch_size, last_k=None, estimate=False, use_cache=True, **_):
+def _exact(model, target, n_probes, seed, batch_size, last_k=None, estimate=False, use_cache=True, max_memory=None, **_):
     "Each probe's |Pi_i H Pi_i r_k|_1, (m, T): the mean over probes is S, their spread its standard error."
     f, X = _objective(model, target, last_k)
     f_from = _suffix_objectives(model, target) if use_cache and last_k is None else None
     R = rademacher_probes(n_probes, *X.shape[1:], seed)
-    return _block_probe_hvps(f, X, R, batch_size, on_first=_say_estimate if estimate else None, f_from=f_from).abs().sum(-1)
+    B = plan_batch(model, X.shape[1], batch_size, max_memory)
+    return _block_probe_hvps(f, X, R, B, on_first=_say_estimate if estimate else None, f_from=f_from).abs().sum(-1)
 
 # %% ../nbs/03_hessian.ipynb #89f4e837
 def fisher_factors(f_full, X, top_k:int=32):
@@ -139,9 +189,10 @@ def _gauss_newton(model, target, n_probes, seed, top_k=32, last_k=None, batch_si
     return GR.abs().sum(-1).cpu()                                   # per probe, (m, T)
 
 # %% ../nbs/03_hessian.ipynb #36da895a
-def _low_rank(model, target, n_probes, seed, batch_size, rank=4, last_k=None, use_cache=True, **_):
+def _low_rank(model, target, n_probes, seed, batch_size, rank=4, last_k=None, use_cache=True, max_memory=None, **_):
     f, X = _objective(model, target, last_k)
     f_from = _suffix_objectives(model, target) if use_cache and last_k is None else None
+    batch_size = plan_batch(model, X.shape[1], batch_size, max_memory)
     T, d = X.shape[1:]
     r = min(rank, d)
     gen = torch.Generator().manual_seed(seed + 1)
@@ -154,6 +205,22 @@ def _low_rank(model, target, n_probes, seed, batch_size, rank=4, last_k=None, us
     H_approx = Q @ core @ Q.transpose(1, 2)                               # (T, d, d)
     R = rademacher_probes(n_probes, T, d, seed).double()
     return torch.einsum("tde,mte->mtd", H_approx, R).abs().sum(-1).float()   # per probe, (m, T)
+
+# %% ../nbs/03_hessian.ipynb #7cbefba4
+@contextlib.contextmanager
+def in_dtype(model, dtype):
+    "Within the block the model computes in floating `dtype` (None: unchanged); afterwards every tensor has its own dtype again."
+    from heta.models import check_dtype
+    dtype = check_dtype(dtype)
+    tensors = [t for t in [*model.parameters(), *model.buffers()] if t.is_floating_point()]
+    if dtype is None or all(t.dtype == dtype for t in tensors): yield model; return
+    if getattr(model, "hf_device_map", None):
+        raise ValueError("curvature_dtype: a model dispatched by a device_map is not cast; give curvature_dtype=None (its own dtype)")
+    was = [t.dtype for t in tensors]
+    for t in tensors: t.data = t.data.to(dtype)
+    try: yield model
+    finally:
+        for t, d in zip(tensors, was): t.data = t.data.to(d)
 
 # %% ../nbs/03_hessian.ipynb #472c182d
 CURVATURE_MODES = {"exact": _exact, "gauss-newton": _gauss_newton, "low-rank": _low_rank}
@@ -170,6 +237,8 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
                         return_se:bool=False, # also return the standard error of each S_i over the probes
                         estimate:bool=False, # exact mode: print the expected time after the first batch when over a minute
                         use_cache:bool=True, # exact/low-rank: hold the keys/values before each block fixed (same numbers, about half the work)
+                        max_memory=None, # exact/low-rank: memory for the products in flight, bytes or "4GB" (default: half the free memory)
+                        curvature_dtype="float32", # the products' precision (the model is cast and restored exactly); None: the model's own
                        ) -> torch.Tensor: # S_i for each context token, (target_pos,); with return_se, (S, se)
     "HETA's curvature S_i = (1/m) sum_k |Pi_i H Pi_i r_k|_1 for every context token (and its Monte Carlo standard error)."
     if mode not in CURVATURE_MODES: raise ValueError(f"unknown curvature mode {mode!r}: use one of {list(CURVATURE_MODES)}")
@@ -178,9 +247,10 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
     if mode == "low-rank" and rank < 1: raise ValueError(f"rank={rank} must be >= 1")
     if mode == "gauss-newton" and top_k < 1: raise ValueError(f"top_k={top_k} must be >= 1")
     if target.n_steps > 1: target = target.step(0)
-    with torch.enable_grad():
-        per = CURVATURE_MODES[mode](model, target, n_probes=n_probes, seed=seed, batch_size=batch_size,
-                                    last_k=last_k, top_k=top_k, rank=rank, estimate=estimate, use_cache=use_cache)
+    if max_memory is not None: _bytes(max_memory)   # refuse a bad size before any work
+    with torch.enable_grad(), in_dtype(model, curvature_dtype):
+        per = CURVATURE_MODES[mode](model, target, n_probes=n_probes, seed=seed, batch_size=batch_size, last_k=last_k, top_k=top_k,
+                                    rank=rank, estimate=estimate, use_cache=use_cache, max_memory=max_memory)
     S = per.mean(0)
     if not return_se: return S
     se = per.std(0, correction=1) / math.sqrt(n_probes) if n_probes > 1 else torch.full_like(S, float("nan"))

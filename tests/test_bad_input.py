@@ -127,7 +127,7 @@ ROWS = [
     row("flow-bad-value", lambda e: e.HETA(flow={"rollout": "x"}), ValueError, r"rollout='x' is not valid", r"per-head"),
     row("flow-bad-residual", lambda e: e.HETA(flow={"residual": 1}), ValueError, r"residual=1", r"0 <= r < 1"),
     row("curvature-options-unknown", lambda e: e.HETA(curvature_options={"bogus": 1}), ValueError,
-        r"curvature_options \['bogus'\] do not apply to curvature='gauss-newton'", r"it takes \['last_k', 'top_k'\]"),
+        r"curvature_options \['bogus'\] do not apply to curvature='gauss-newton'", r"it takes \['curvature_dtype', 'last_k', 'top_k'\]"),
     row("curvature-options-wrong-mode", lambda e: e.HETA(curvature="exact", curvature_options={"top_k": 4}), ValueError,
         r"\['top_k'\] do not apply to curvature='exact'"),
     row("curvature-options-not-a-dict", lambda e: e.HETA(curvature_options=3), ValueError,

@@ -54,3 +54,54 @@ def test_dispatched_model_refuses_a_move(pair):
 def test_dtype_by_name():
     m, _ = load_model("tiny-gpt2", dtype="bf16")
     assert next(m.parameters()).dtype == torch.bfloat16 and check_dtype("float32") == torch.float32
+
+def test_curvature_runs_in_float32_and_leaves_the_model_as_it_was(models, gpt2_tok):
+    from heta.curvature import hessian_sensitivity
+    from heta.targets import make_target
+    t = make_target(gpt2_tok, TEXT, TARGET)
+    half = prepare_model(tiny_gpt2(init_std=0.2), dtype=torch.bfloat16)
+    before = {n: p.clone() for n, p in half.state_dict().items()}
+    full = prepare_model(tiny_gpt2(init_std=0.2), dtype=torch.bfloat16).float()     # the same bf16 weights, as float32
+    S_default = hessian_sensitivity(half, t, n_probes=3)
+    torch.testing.assert_close(S_default, hessian_sensitivity(full, t, n_probes=3), rtol=1e-5, atol=1e-6)
+    assert all(torch.equal(before[n], p) and before[n].dtype == p.dtype for n, p in half.state_dict().items())
+    S_own = hessian_sensitivity(half, t, n_probes=3, curvature_dtype=None)             # bf16 products: close, not equal
+    assert not torch.equal(S_own, S_default)
+    from heta.curvature import spearman
+    assert spearman(S_own, S_default) > 0.8
+
+def test_out_of_memory_halves_the_chunk_and_keeps_the_numbers(models, gpt2_tok, monkeypatch):
+    import heta.curvature as cv
+    from heta.targets import make_target
+    t = make_target(gpt2_tok, TEXT, TARGET)
+    ref = cv.hessian_sensitivity(models["gpt2"], t, n_probes=3, batch_size=8)
+    real, sizes = cv.hvps, []
+    def tight(f, X, V):   # pretend that more than 3 products at once do not fit
+        sizes.append(V.shape[0])
+        if V.shape[0] > 3: raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(f, X, V)
+    monkeypatch.setattr(cv, "hvps", tight)
+    torch.testing.assert_close(cv.hessian_sensitivity(models["gpt2"], t, n_probes=3, batch_size=8), ref, rtol=1e-5, atol=1e-7)
+    assert sizes[:3] == [8, 4, 2] and set(sizes[3:]) <= {2, 1}      # halved twice, then the rest in twos
+    monkeypatch.setattr(cv, "hvps", lambda f, X, V: (_ for _ in ()).throw(RuntimeError("DefaultCPUAllocator: can't allocate memory")))
+    with pytest.raises(MemoryError, match="gauss-newton"): cv.hessian_sensitivity(models["gpt2"], t, n_probes=1, batch_size=2)
+    monkeypatch.setattr(cv, "hvps", lambda f, X, V: (_ for _ in ()).throw(RuntimeError("some other failure")))
+    with pytest.raises(RuntimeError, match="some other failure"): cv.hessian_sensitivity(models["gpt2"], t, n_probes=1)
+
+def test_memory_plan_caps_the_batch(models, gpt2_tok, monkeypatch):
+    import heta.curvature as cv
+    from heta.targets import make_target
+    t = make_target(gpt2_tok, TEXT, TARGET)
+    seen = []
+    real = cv.hvps
+    monkeypatch.setattr(cv, "hvps", lambda f, X, V: seen.append(V.shape[0]) or real(f, X, V))
+    one = cv.product_bytes(models["gpt2"].config, t.target_pos)
+    cv.hessian_sensitivity(models["gpt2"], t, n_probes=4, batch_size=32, max_memory=2 * one)
+    assert max(seen) == 2
+    with pytest.raises(ValueError, match="max_memory"): cv.hessian_sensitivity(models["gpt2"], t, max_memory="plenty")
+    from heta.attribution import HETA
+    with pytest.raises(ValueError, match="curvature_dtype by name"):
+        HETA(models["gpt2"], gpt2_tok, curvature_options={"curvature_dtype": torch.float16})
+    a = HETA(models["gpt2"], gpt2_tok, n_probes=2, curvature="exact",
+             curvature_options={"curvature_dtype": "bf16", "max_memory": "1GB"}).attribute(TEXT, target=TARGET)
+    assert a.settings["curvature_options"] == {"curvature_dtype": "bf16", "max_memory": "1GB"}
