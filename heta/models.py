@@ -427,6 +427,8 @@ def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-1
     "Load a causal LM ready for HETA (eager attention, eval mode, frozen): returns `(model, tokenizer)`."
     from transformers import AutoModelForCausalLM, AutoTokenizer
     device, dtype = check_device(device), check_dtype(dtype)
+    if device is not None and device.type == "cuda" and dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"dtype=bfloat16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use dtype=torch.float16 or float32")
     if device_map is not None and device is not None:
         raise ValueError("give device= (the whole model on one device) or device_map= (accelerate dispatch), not both")
     if not isinstance(name_or_path, (str, os.PathLike)):   # a loaded model, maybe inside an nnsight wrapper
@@ -446,5 +448,9 @@ def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-1
             tok = AutoTokenizer.from_pretrained(path)
             model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", **extra)
         if name in MODEL_NAMES: model.name_or_path = name
-        if device_map is not None: return prepare_model(model), tok     # placed (and typed) by the dispatch
+        if device_map is not None:                                       # placed (and typed) by the dispatch
+            if set(getattr(model, "hf_device_map", {}).values()) <= {"disk"}:
+                raise ValueError(f"the device_map put all of {name} on disk (no device had room): give max_memory= per device, a "
+                                 "smaller dtype=, or a device_map that keeps at least the embeddings and head on a device")
+            return prepare_model(model), tok
     return prepare_model(model, device, dtype), tok

@@ -105,3 +105,16 @@ def test_memory_plan_caps_the_batch(models, gpt2_tok, monkeypatch):
     a = HETA(models["gpt2"], gpt2_tok, n_probes=2, curvature="exact",
              curvature_options={"curvature_dtype": "bf16", "max_memory": "1GB"}).attribute(TEXT, target=TARGET)
     assert a.settings["curvature_options"] == {"curvature_dtype": "bf16", "max_memory": "1GB"}
+
+def test_device_map_with_no_room_is_refused(pair, tmp_path):
+    folder = tmp_path/"m"
+    pair[0].save_pretrained(folder); pair[2].save_pretrained(folder)
+    with pytest.raises(ValueError, match="all of .* on disk"):
+        load_model(str(folder), device_map={"": "disk"}, offload_folder=str(tmp_path/"off"))
+
+def test_bf16_on_a_gpu_without_it_is_refused(monkeypatch):
+    import heta.models as hm
+    monkeypatch.setattr(hm, "check_device", lambda d: torch.device("cuda") if d else None)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "an old GPU")
+    with pytest.raises(ValueError, match="an old GPU has no bfloat16 support"): load_model("tiny-gpt2", device="cuda", dtype="bf16")
