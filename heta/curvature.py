@@ -32,13 +32,19 @@ def rademacher_probes(n_probes:int, T:int, d:int, seed:int=0, dtype=torch.float3
     gen = torch.Generator().manual_seed(seed)
     return (torch.randint(0, 2, (n_probes, T, d), generator=gen) * 2 - 1).to(dtype)
 
+# %% ../nbs/03_hessian.ipynb #a75e7a03
+def _pick(target):
+    "From next-token log-probabilities (B, V): log p(target), or log p(target) - log p(contrast) for a contrastive target."
+    tid, cid = target.target_id, getattr(target, "contrast_id", None)
+    return (lambda lp: lp[:, tid]) if cid is None else (lambda lp: lp[:, tid] - lp[:, cid])
+
 # %% ../nbs/03_hessian.ipynb #f561319e
 def _objective(model, target, last_k:int=None, full:bool=False):
     """(f, X0): the function HETA differentiates and its clean input. f maps a batch of variables to log p(target)
     (B,), or with `full=True` to the whole next-token log-distribution (B, V). The variable is the input embeddings,
     or with `last_k` the hidden state entering layer L-last_k (swapped in by a forward pre-hook)."""
     X0 = input_embeddings(model, target.context_ids)
-    pick = (lambda lp: lp) if full else (lambda lp: lp[:, target.target_id])
+    pick = (lambda lp: lp) if full else _pick(target)
     if last_k is None: return (lambda X: pick(next_logprobs(model, X, -1))), X0
     from heta.models import Arch
     layer = Arch(model).layers
@@ -83,8 +89,8 @@ def _suffix_objectives(model, target):
     X0 = input_embeddings(model, target.context_ids)
     with torch.no_grad(): cache = returned_cache(model.base_model(inputs_embeds=X0, use_cache=True))
     if not plain_cache(cache): return None
-    tid = target.target_id
-    return lambda a: (lambda Xs: next_logprobs(model, Xs, -1, past=prefix_cache(model, cache, a) if a else None)[:, tid])
+    pick = _pick(target)
+    return lambda a: (lambda Xs: pick(next_logprobs(model, Xs, -1, past=prefix_cache(model, cache, a) if a else None)))
 
 # %% ../nbs/03_hessian.ipynb #52bfb916
 def _chunk_hvps(f, f_from, X, R, chunk):
@@ -180,6 +186,9 @@ def fisher_factors(f_full, X, top_k:int=32):
     return U[:, 0], pk, float(pk.sum())
 
 def _gauss_newton(model, target, n_probes, seed, top_k=32, last_k=None, batch_size=None, **_):
+    if getattr(target, "contrast_id", None) is not None:
+        raise ValueError("a contrastive target's Gauss-Newton curvature is zero: log p(A) - log p(B) is linear in the logits, so only "
+                         "the network's own second-order term is left; use curvature='exact' (or 'low-rank') for contrasts")
     f_full, X = _objective(model, target, last_k, full=True)
     U, pk, mass = fisher_factors(f_full, X, top_k)
     U, pk = U.float(), pk.float()                                   # the products in float32, whatever the model's dtype

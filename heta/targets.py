@@ -8,8 +8,9 @@ from dataclasses import dataclass, field, replace
 import torch
 
 # %% auto #0
-__all__ = ['Target', 'make_target', 'piece_groups', 'token_labels', 'span_tokens', 'cache_kwarg', 'returned_cache', 'greedy_ids',
-           'greedy_target', 'input_embeddings', 'next_logprobs', 'target_logprob', 'plain_cache', 'prefix_cache']
+__all__ = ['Target', 'make_target', 'with_contrast', 'piece_groups', 'token_labels', 'span_tokens', 'cache_kwarg',
+           'returned_cache', 'greedy_ids', 'greedy_target', 'input_embeddings', 'next_logprobs', 'target_logprob',
+           'plain_cache', 'prefix_cache']
 
 # %% ../nbs/01_targets.ipynb #e3156774
 @dataclass
@@ -24,6 +25,8 @@ class Target:
     generated: bool = False # the target tokens are the model's own greedy continuation
     source_span: tuple = None # span of the user's text in `text` (differs when a chat template was applied)
     scored: list = None # the context positions an attribution scores (None: all); the metrics perturb only these
+    contrast_id: int = None # an alternative first target token: explain "the target rather than this one" (`with_contrast`)
+    contrast_str: str = None # its text
 
     @property
     def pred_pos(self) -> int: "Position whose logits predict the (first) target token."; return self.target_pos - 1
@@ -42,7 +45,8 @@ class Target:
     def step(self, j:int) -> "Target":
         "The single-token target of step `j` (its context includes the earlier target tokens)."
         if not 0 <= j < self.n_steps: raise IndexError(f"step {j} outside 0..{self.n_steps-1}")
-        return replace(self, target_pos=self.target_pos + j, n_steps=1)
+        keep = {} if j == 0 else dict(contrast_id=None, contrast_str=None)   # the contrast is about the first token
+        return replace(self, target_pos=self.target_pos + j, n_steps=1, **keep)
     def steps(self) -> list: return [self.step(j) for j in range(self.n_steps)]
     def __repr__(self):
         ctx = "".join(self.context_tokens)
@@ -127,6 +131,25 @@ def make_target(tokenizer, # a fast Hugging Face tokenizer
                          "shorten it or attribute with windowing (HETA(..., window=...))")
     tgt.tokens = _token_texts(tokenizer, tgt.input_ids.tolist(), tgt.offsets, tgt.text)
     return tgt
+
+# %% ../nbs/01_targets.ipynb #f455f505
+def with_contrast(tokenizer, # the tokenizer that made `target`
+                  target:Target, # a target from make_target (a continuation or a position)
+                  contrast:str # the alternative continuation, e.g. " piece"
+                 ) -> Target:
+    "`target` explained against an alternative: its first token `contrast_id` is scored against the target's first token."
+    if not isinstance(contrast, str) or not contrast.strip(" "): raise ValueError(f"contrast={contrast!r}: give an alternative continuation, e.g. ' piece'")
+    prefix = target.text[:target.offsets[target.target_pos][0]] if target.offsets[target.target_pos][1] > 0 else None
+    if prefix is None: raise ValueError("with_contrast needs a target with character offsets (from make_target)")
+    ids, offs = _encode(tokenizer, prefix + contrast)
+    first = next((j for j, (s, e) in enumerate(offs) if s >= len(prefix) and e > s), None)
+    if first != target.target_pos or ids[:first] != target.input_ids[:first].tolist():
+        raise ValueError(f"the contrast {contrast!r} changes how the text before it is tokenised: start it at a token boundary, "
+                         "usually with a leading space (e.g. ' piece')")
+    if ids[first] == target.target_id:
+        raise ValueError(f"the contrast {contrast!r} starts with the same token as the target {target.target_str!r}: "
+                         "give an alternative whose first token differs")
+    return replace(target, contrast_id=ids[first], contrast_str=tokenizer.decode([ids[first]]))
 
 # %% ../nbs/01_targets.ipynb #b95911d1
 def piece_groups(tokens:list, # each token's text (as in `Target.tokens`)
