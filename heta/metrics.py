@@ -261,6 +261,7 @@ def ranking(s:np.ndarray) -> np.ndarray:
     "Token indices by decreasing score; equal scores keep their position order."
     return np.argsort(-np.asarray(s), kind="stable")
 
+# %% ../nbs/07_metrics.ipynb #086eb4a8
 def _check_ks(ks):
     ks = tuple(float(k) for k in ks)
     if not ks or any(not 0 < k <= 1 for k in ks): raise ValueError(f"ks={ks}: give fractions in (0, 1]")
@@ -272,6 +273,7 @@ def _hard_masks(s, ks):
     for j, k in enumerate(ks): rem[j, order[:_n_top(k, n)]] = True
     return torch.cat([~rem, rem])   # comprehensiveness variants (top removed), then sufficiency (top kept)
 
+# %% ../nbs/07_metrics.ipynb #8f14c7b1
 def hard_scores(model, # a causal LM prepared by `heta.models.prepare_model`
                 scores, # an `Attribution` or a 1-d score vector
                 target=None, # the `Target` (or, with an Attribution, its tokenizer)
@@ -292,6 +294,7 @@ def hard_scores(model, # a causal LM prepared by `heta.models.prepare_model`
     return dict(p=float(p[0]), comprehensiveness=comp, sufficiency=suff,
                 aopc_comp=float(np.mean(list(comp.values()))), aopc_suff=float(np.mean(list(suff.values()))))
 
+# %% ../nbs/07_metrics.ipynb #de143fb3
 @torch.no_grad()
 def hard_scores_naive(model, scores, target=None, ks=KS, mask:str="zero", signed:str="abs") -> dict:
     "Reference: each variant rebuilt from the ranking and run alone (deletion from the token ids)."
@@ -318,6 +321,7 @@ def _curve_counts(n:int, points:int=None) -> np.ndarray:
 
 def _trapezoid(x, y) -> float: return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
 
+# %% ../nbs/07_metrics.ipynb #112cc66f
 def curves(model, # a causal LM prepared by `heta.models.prepare_model`
            scores, # an `Attribution` or a 1-d score vector
            target=None, # the `Target` (or, with an Attribution, its tokenizer)
@@ -338,6 +342,7 @@ def curves(model, # a causal LM prepared by `heta.models.prepare_model`
     if insertion: out.update(insertion=p[len(js):], insertion_auc=_trapezoid(x, p[len(js):]))
     return out
 
+# %% ../nbs/07_metrics.ipynb #cfb1a0bd
 @torch.no_grad()
 def curves_naive(model, scores, target=None, signed:str="abs") -> dict:
     "Reference: one forward pass per point, the context rebuilt token by token."
