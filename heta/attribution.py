@@ -157,6 +157,7 @@ def _repr_html_(self:Attribution):
     from heta.viz import attribution_html
     return attribution_html(self)
 
+# %% ../nbs/05_heta.ipynb #8d4791c3
 @patch
 def __repr__(self:Attribution):
     top = lambda row: ", ".join(f"{t!r}:{s:.3g}" for _, t, s in self.topk(3, row))
@@ -267,6 +268,27 @@ def _check_curvature_options(mode:str, options:dict):
     if not isinstance(options.get("curvature_dtype", ""), (str, type(None))):   # the settings are saved as JSON with the result
         raise ValueError(f"curvature_options: give curvature_dtype by name, e.g. \"float32\" or \"bf16\", not {options['curvature_dtype']!r}")
 
+# %% ../nbs/05_heta.ipynb #26edbb4c
+def _preset_values(preset:str, given:dict) -> dict:
+    "The options of `preset`, overridden where `given` holds a value other than None; the two weights checked."
+    if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}: use one of {list(PRESETS)}")
+    o = {k: (PRESETS[preset][k] if v is None else v) for k, v in given.items()}
+    o["beta"], o["gamma"] = _number("beta", o["beta"], 0), _number("gamma", o["gamma"], 0)
+    if o["beta"] == 0 and o["gamma"] == 0: raise ValueError("beta and gamma are both 0: every score would be 0")
+    return o
+
+def _check_options(o:dict):
+    "Refuse unknown curvature, mask, unit and normalisation names, and flow options `semantic_flow` does not take."
+    for name, val, valid in (("curvature", o["curvature"], list(CURVATURE_MODES)), ("mask", o["mask"], list(MASKS)),
+                             ("unit", o["unit"], list(UNITS)), ("normalize", o["normalize"], list(NORMALIZE))):
+        if not isinstance(val, str) or val not in valid: raise ValueError(f"unknown {name} {val!r}: use one of {valid}")
+    if o["unit"] == "word" and o["mask"] == "delete":
+        raise ValueError("unit='word' masks whole words by replacement; mask='delete' removes single tokens: use another mask or unit='token'")
+    if not isinstance(o["flow"], dict): raise ValueError(f"flow={o['flow']!r}: give a dict of heta.flow.semantic_flow options")
+    unknown = sorted(set(o["flow"]) - set(FLOW_DEFAULTS))
+    if unknown: raise ValueError(f"flow options {unknown} are unknown: semantic_flow takes {list(FLOW_DEFAULTS)}")
+    check_flow_options(**o["flow"])
+
 # %% ../nbs/05_heta.ipynb #5321b575
 class HETA(Explainer):
     "Hessian-Enhanced Token Attribution for a causal LM; `None` means: take the value from `preset`."
@@ -290,25 +312,13 @@ class HETA(Explainer):
                  flow:dict=None, # options for heta.flow.semantic_flow (default: the preset's)
                  curvature_options:dict=None, # extra options for hessian_sensitivity (last_k, top_k, rank, use_cache, max_memory, curvature_dtype)
                  progress:bool=False): # show a progress bar for multi-step or windowed work
-        if preset not in PRESETS: raise ValueError(f"unknown preset {preset!r}: use one of {list(PRESETS)}")
-        given = dict(beta=beta, gamma=gamma, curvature=curvature, mask=mask, unit=unit, normalize=normalize,
-                     gate_pred=gate_pred, gate_power=gate_power, gate_mix=gate_mix, flow=flow)
-        o = {k: (PRESETS[preset][k] if v is None else v) for k, v in given.items()}
-        beta, gamma = _number("beta", o["beta"], 0), _number("gamma", o["gamma"], 0)
-        if beta == 0 and gamma == 0: raise ValueError("beta and gamma are both 0: every score would be 0")
+        o = _preset_values(preset, dict(beta=beta, gamma=gamma, curvature=curvature, mask=mask, unit=unit, normalize=normalize,
+                                        gate_pred=gate_pred, gate_power=gate_power, gate_mix=gate_mix, flow=flow))
         n_probes, batch_size = _number("n_probes", n_probes, 1, integer=True), _number("batch_size", batch_size, 1, integer=True)
-        for name, val, valid in (("curvature", o["curvature"], list(CURVATURE_MODES)), ("mask", o["mask"], list(MASKS)),
-                                 ("unit", o["unit"], list(UNITS)), ("normalize", o["normalize"], list(NORMALIZE))):
-            if not isinstance(val, str) or val not in valid: raise ValueError(f"unknown {name} {val!r}: use one of {valid}")
-        if o["unit"] == "word" and o["mask"] == "delete":
-            raise ValueError("unit='word' masks whole words by replacement; mask='delete' removes single tokens: use another mask or unit='token'")
-        if not isinstance(o["flow"], dict): raise ValueError(f"flow={o['flow']!r}: give a dict of heta.flow.semantic_flow options")
-        unknown = sorted(set(o["flow"]) - set(FLOW_DEFAULTS))
-        if unknown: raise ValueError(f"flow options {unknown} are unknown: semantic_flow takes {list(FLOW_DEFAULTS)}")
-        check_flow_options(**o["flow"])
+        _check_options(o)
         curvature_options = {} if curvature_options is None else curvature_options
         _check_curvature_options(o["curvature"], curvature_options)   # refuses a non-dict before it is copied
-        super().__init__(model, tokenizer, window=window, tail=tail, progress=progress, preset=preset, beta=beta, gamma=gamma,
+        super().__init__(model, tokenizer, window=window, tail=tail, progress=progress, preset=preset, beta=o["beta"], gamma=o["gamma"],
                          n_probes=n_probes, curvature=o["curvature"], mask=o["mask"], unit=o["unit"], seed=_number("seed", seed, integer=True),
                          normalize=o["normalize"], gate_pred=_number("gate_pred", o["gate_pred"], 0),
                          gate_power=_number("gate_power", o["gate_power"], 0), gate_mix=_number("gate_mix", o["gate_mix"], 0, 1),
@@ -355,6 +365,7 @@ def window_spans(n_body:int, span:int) -> list:
     if starts[-1] + span < n_body: starts.append(n_body - span)
     return [(a, a + span) for a in starts]
 
+# %% ../nbs/05_heta.ipynb #532263a3
 _ERRORS = ("curvature_se",)   # standard errors: where values add up (windows, steps), they add in quadrature
 
 def _summand(k:str, v):
@@ -365,6 +376,7 @@ def _total(k:str, v):
     "The component `k` of a sum of `_summand`s: the sum, or its square root for a standard error."
     return v ** 0.5 if k in _ERRORS else v
 
+# %% ../nbs/05_heta.ipynb #dcd64d7d
 @patch
 def _windowed(self:Explainer, target:Target, pbar=None) -> dict:
     "Components of a single-step target, through sliding windows when its context exceeds the window."
@@ -397,27 +409,7 @@ def _n_units(self:Explainer, target):
     q = min(self.settings["tail"], self.window // 4)
     return self.n_ticks * target.n_steps * len(window_spans(C - q, self.window - q))
 
-@patch
-def attribute(self:Explainer, text:str, # the context
-              target:str=None, # a continuation string, e.g. " slice" (several tokens: per-step scores are summed)
-              target_pos:int=None, # or a token index inside `text`
-              generate:int=None, # or: attribute each of the model's `generate` greedy tokens (a matrix)
-              chat:bool=False, # apply the tokenizer's chat template to `text`
-             ) -> Attribution:
-    "Explain a target. With no target, explains the model's own next token."
-    t0 = time.perf_counter()
-    if generate is not None and (target is not None or target_pos is not None):
-        raise ValueError("give either a target (target= or target_pos=) or generate=n, not both")
-    if generate is None and target is None and target_pos is None: generate, single = 1, True
-    else: single = False
-    if generate is not None:
-        if not isinstance(generate, int) or generate < 1: raise ValueError(f"generate={generate!r}: give a number of tokens >= 1")
-        tgt = greedy_target(self.model, self.tokenizer, text, generate, chat=chat, max_length=self.arch.window)
-    else:
-        tgt = make_target(self.tokenizer, text, target=target, target_pos=target_pos, chat=chat,
-                          max_length=None if self.window else self.arch.window)
-    return self.attribute_target(tgt, matrix=(generate is not None and not single), t0=t0)
-
+# %% ../nbs/05_heta.ipynb #304c5d82
 @patch
 def attribute_target(self:Explainer, tgt:Target, matrix:bool=False, t0=None) -> Attribution:
     "Explain a prepared `Target`: summed over its steps, or one row per step when `matrix`."
@@ -444,6 +436,28 @@ def attribute_target(self:Explainer, tgt:Target, matrix:bool=False, t0=None) -> 
                        targets=[info(tgt.target_pos + j) for j in range(n)] if matrix else None,
                        settings=dict(self.settings, generated=tgt.generated, n_steps=n), model=str(getattr(self.model, "name_or_path", "")),
                        versions=_versions(), seconds=time.perf_counter() - t0, method=self.method, source_span=tgt.source_span, **comps)
+
+# %% ../nbs/05_heta.ipynb #7062b870
+@patch
+def attribute(self:Explainer, text:str, # the context
+              target:str=None, # a continuation string, e.g. " slice" (several tokens: per-step scores are summed)
+              target_pos:int=None, # or a token index inside `text`
+              generate:int=None, # or: attribute each of the model's `generate` greedy tokens (a matrix)
+              chat:bool=False, # apply the tokenizer's chat template to `text`
+             ) -> Attribution:
+    "Explain a target. With no target, explains the model's own next token."
+    t0 = time.perf_counter()
+    if generate is not None and (target is not None or target_pos is not None):
+        raise ValueError("give either a target (target= or target_pos=) or generate=n, not both")
+    if generate is None and target is None and target_pos is None: generate, single = 1, True
+    else: single = False
+    if generate is not None:
+        if not isinstance(generate, int) or generate < 1: raise ValueError(f"generate={generate!r}: give a number of tokens >= 1")
+        tgt = greedy_target(self.model, self.tokenizer, text, generate, chat=chat, max_length=self.arch.window)
+    else:
+        tgt = make_target(self.tokenizer, text, target=target, target_pos=target_pos, chat=chat,
+                          max_length=None if self.window else self.arch.window)
+    return self.attribute_target(tgt, matrix=(generate is not None and not single), t0=t0)
 
 # %% ../nbs/05_heta.ipynb #0507052b
 @patch

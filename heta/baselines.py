@@ -113,6 +113,7 @@ def _quadrature(steps:int, rule:str) -> tuple:
         return x, w
     raise ValueError(f"rule={rule!r}: use one of {', '.join(map(repr, IG_RULES))}")
 
+# %% ../nbs/06_baselines.ipynb #3fafe8b0
 def integrated_gradients(model, # a causal LM prepared by `heta.models.prepare_model`
                          target:Target, # one next-token prediction
                          steps:int=32, # quadrature nodes on the path
@@ -146,6 +147,7 @@ def integrated_gradients(model, # a causal LM prepared by `heta.models.prepare_m
         f = target_logprob(model, torch.stack([X, B]), target.target_id).double()
     return ig.float().cpu(), float(ig.sum() - (f[0] - f[1]))
 
+# %% ../nbs/06_baselines.ipynb #499db0f5
 class IntegratedGradients(Explainer):
     "Integrated gradients (Sundararajan et al. 2017) over the context embeddings, batched over the path (signed)."
     method = "ig"
@@ -275,6 +277,7 @@ def clear_component_cache():
     "Forget every cached HETA component set (of every model)."
     for m in list(_CACHED_MODELS): m.__dict__["_heta_component_cache"].clear()
 
+# %% ../nbs/06_baselines.ipynb #9c95fbe4
 class HETAVariant(HETA):
     "HETA (variant='heta') or one of its ablations, with the components shared between variants through a cache."
     def __init__(self, model, tokenizer,

@@ -163,6 +163,7 @@ class FlowPieces:
         if not 1 <= k <= len(self.layers): raise ValueError(f"k={k}: the pieces hold {len(self.layers)} layers")
         return replace(self, attentions=self.attentions[-k:], value_norms=self.value_norms[-k:], layers=self.layers[-k:])
 
+# %% ../nbs/02_semantic_flow.ipynb #22977651
 def _ids_and_row(target, row:str):
     "Token ids to run, the row to read, and the number of context tokens."
     _choice("row", row, ROWS)
@@ -178,6 +179,8 @@ def _ids_and_row(target, row:str):
         raise ValueError("row='target' reads the target token's own row: give a Target, the bare context ids do not contain it")
     return ids, ids.numel() - 1, ids.numel()
 
+
+# %% ../nbs/02_semantic_flow.ipynb #f925c7ee
 def flow_pieces(model, # a causal LM prepared with `heta.models.prepare_model`
                 target, # a `Target`, or the 1-d token ids of the context (the last one predicts)
                 layers:int=None, # None: all layers; k: the last k layers
@@ -193,9 +196,6 @@ def flow_pieces(model, # a causal LM prepared with `heta.models.prepare_model`
     return FlowPieces(attn, rows, value_norms(model, normed, sel), sel, r, n_ctx)
 
 # %% ../nbs/02_semantic_flow.ipynb #4bc5856f
-FLOW_DEFAULTS = dict(rollout="none", accumulate="cumulative", residual=0.5, value_norms="token", sink="keep",
-                     row="pred", layers=None)
-
 def gate_from_pieces(p:FlowPieces, # from `flow_pieces`
                      rollout:str="none", # "none": each layer read on its own; "mean": head-averaged rollout; "per-head": chained per head index
                      accumulate:str="cumulative", # "cumulative": paths stop at their layer; "full": paths run to the last layer
@@ -236,6 +236,7 @@ def gate_from_pieces(p:FlowPieces, # from `flow_pieces`
         if sink == "exclude" and p.n_context > 1: g[0] = 0
     return (g / g.sum()).float().cpu()
 
+# %% ../nbs/02_semantic_flow.ipynb #5202f796
 def semantic_flow(model, # a causal LM prepared with `heta.models.prepare_model` (eager attention)
                   target, # a `Target` from `make_target`, or the 1-d token ids of the context (the last one predicts)
                   rollout:str="none", # "none" | "mean" | "per-head": how the layers are composed
@@ -250,6 +251,10 @@ def semantic_flow(model, # a causal LM prepared with `heta.models.prepare_model`
     check_flow_options(rollout, accumulate, residual, value_norms, sink, row, layers)
     p = flow_pieces(model, target, layers, row, full_maps=rollout != "none")
     return gate_from_pieces(p, rollout, accumulate, residual, value_norms, sink)
+
+# %% ../nbs/02_semantic_flow.ipynb #4662ae93
+FLOW_DEFAULTS = dict(rollout="none", accumulate="cumulative", residual=0.5, value_norms="token", sink="keep",
+                     row="pred", layers=None)
 
 FLOW_PRESETS = {
     "default": dict(FLOW_DEFAULTS),

@@ -121,6 +121,24 @@ def kl_information_naive(model, # a causal LM prepared by `heta.models.prepare_m
         out.append(F.kl_div(logq, logp, log_target=True, reduction="sum").item())
     return torch.tensor(out, dtype=torch.float32)
 
+# %% ../nbs/04_information.ipynb #4c217ab7
+def _clean_run(model, X:torch.Tensor, use_cache:bool=None, warn:bool=True):
+    "The clean pass over `X`, its log-probabilities at the last position, and whether its cache can be reused."
+    asked, use_cache = use_cache is True, use_cache is not False
+    clean = model.base_model(inputs_embeds=X, use_cache=use_cache)
+    logp = _logprobs(model, clean.last_hidden_state[:, -1])
+    if use_cache and not plain_cache(returned_cache(clean)):   # e.g. sliding-window layers
+        if asked and warn: warnings.warn(f"use_cache=True supports plain full-attention caches only; {type(model).__name__} returned "
+                                         f"{type(returned_cache(clean)).__name__}: computing without the cache")
+        use_cache = False
+    return clean, logp, use_cache
+
+def _last_hidden(model, V:torch.Tensor, clean, a:int) -> torch.Tensor:
+    "Final hidden state at the last position of variants `V` of positions a.., the clean run's keys/values standing in for positions < a."
+    if a == 0: return model.base_model(inputs_embeds=V, use_cache=False).last_hidden_state[:, -1]
+    past = prefix_cache(model, returned_cache(clean), a, V.shape[0])
+    return model.base_model(inputs_embeds=V, use_cache=True, **{cache_kwarg(model.base_model): past}).last_hidden_state[:, -1]
+
 # %% ../nbs/04_information.ipynb #c236b583
 @torch.no_grad()
 def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
@@ -141,25 +159,15 @@ def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
     pos = torch.arange(T) if positions is None else torch.as_tensor(positions, dtype=torch.long).flatten()
     if len(pos) and not (0 <= int(pos.min()) and int(pos.max()) < T):
         raise ValueError(f"positions must lie in 0..{T-1} (the context tokens 0..pred_pos), got {pos.tolist()}")
-    asked, use_cache = use_cache is True, use_cache is not False
-    clean = model.base_model(inputs_embeds=X, use_cache=use_cache)
-    logp = _logprobs(model, clean.last_hidden_state[:, -1])
-    if use_cache and not plain_cache(returned_cache(clean)):
-        if asked: warnings.warn(f"use_cache=True supports plain full-attention caches only; {type(model).__name__} returned "
-                                f"{type(returned_cache(clean)).__name__}: computing without the cache")
-        use_cache = False
+    clean, logp, use_cache = _clean_run(model, X, use_cache)
     order = pos.argsort()
     out = torch.empty(len(pos), dtype=torch.float64)
     for c in range(0, len(pos), batch_size):
         which = order[c:c + batch_size]
         idx = pos[which].to(X.device)
         a = int(idx.min()) if use_cache else 0   # positions < a are clean in every variant of this chunk
-        if a == 0: h = model.base_model(inputs_embeds=masked_variants(X, idx, m), use_cache=False).last_hidden_state[:, -1]
-        elif m is None and a == T - 1: h = clean.last_hidden_state[:, -2].expand(len(idx), -1)  # delete the last token: the clean run at T-2
-        else:
-            past = prefix_cache(model, returned_cache(clean), a, len(idx))
-            h = model.base_model(inputs_embeds=masked_variants(X[:, a:], idx - a, m), use_cache=True,
-                                 **{cache_kwarg(model.base_model): past}).last_hidden_state[:, -1]
+        if a > 0 and m is None and a == T - 1: h = clean.last_hidden_state[:, -2].expand(len(idx), -1)  # delete the last token: the clean run at T-2
+        else: h = _last_hidden(model, masked_variants(X[:, a:], idx - a, m), clean, a)
         out[which] = kl_divergence(logp, _logprobs(model, h)).cpu()
     return out.float()
 
@@ -215,20 +223,14 @@ def unit_information(model, # a causal LM prepared by `heta.models.prepare_model
     X = input_embeddings(model, target.context_ids)
     M = torch.zeros(len(units), T, dtype=torch.bool, device=X.device)
     for k, u in enumerate(units): M[k, list(u)] = True
-    use_cache = use_cache is not False
-    clean = model.base_model(inputs_embeds=X, use_cache=use_cache)
-    logp = _logprobs(model, clean.last_hidden_state[:, -1])
-    if use_cache and not plain_cache(returned_cache(clean)): use_cache = False   # e.g. sliding-window layers
+    clean, logp, use_cache = _clean_run(model, X, use_cache, warn=False)
     order = torch.tensor([min(u) for u in units]).argsort()   # chunks of units that start close together
     out = torch.empty(len(units), dtype=torch.float64)
     for c in range(0, len(units), batch_size):
         which = order[c:c + batch_size]
         a = int(M[which].float().argmax(1).min()) if use_cache else 0   # positions < a are clean in the whole chunk
         V = torch.where(M[which, a:, None], m.to(X.dtype), X[:, a:])
-        if a == 0: h = model.base_model(inputs_embeds=V, use_cache=False).last_hidden_state[:, -1]
-        else: h = model.base_model(inputs_embeds=V, use_cache=True, **{cache_kwarg(model.base_model):
-                                   prefix_cache(model, returned_cache(clean), a, len(which))}).last_hidden_state[:, -1]
-        out[which] = kl_divergence(logp, _logprobs(model, h)).cpu()
+        out[which] = kl_divergence(logp, _logprobs(model, _last_hidden(model, V, clean, a))).cpu()
     if not spread: return out.float()
     res = torch.zeros(T, dtype=torch.float64)
     for k, u in enumerate(units): res[list(u)] += out[k] / len(u)

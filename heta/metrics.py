@@ -46,6 +46,7 @@ def check_scores(scores, # an `Attribution` (one target) or a 1-d array / tensor
                          "target they explain (positions 0..pred_pos)")
     return np.abs(s) if signed == "abs" else np.clip(s, 0, None)
 
+# %% ../nbs/07_metrics.ipynb #33103efd
 def target_of(a:Attribution, # a single-target attribution
               tokenizer # the tokenizer it was made with
              ) -> Target:
@@ -61,6 +62,7 @@ def target_of(a:Attribution, # a single-target attribution
                          "or a generated target that tokenises differently): pass the Target itself")
     return t
 
+# %% ../nbs/07_metrics.ipynb #93de7053
 def _resolve(scores, target, signed:str="abs") -> tuple:
     "(non-negative float64 scores, single-step Target), checked against each other."
     if isinstance(scores, Attribution) and target is not None and not isinstance(target, Target):
@@ -78,6 +80,7 @@ def _resolve(scores, target, signed:str="abs") -> tuple:
     n = target.target_pos if target.scored is None else len(target.scored)
     return check_scores(scores, n, signed), target
 
+# %% ../nbs/07_metrics.ipynb #c2a8a337
 def full_keep(keep:torch.Tensor, # (B, n) or (B, n, d) masks over the target's scored positions
               target:Target) -> torch.Tensor:
     "Masks over the scored positions spread over the whole context: tokens the attribution does not score are always kept."
@@ -146,10 +149,12 @@ def to_distribution(a:np.ndarray, # non-negative scores
     tot = a.sum() if how == "sum" else a.max()
     return a / tot if tot > 0 else np.full_like(a, 1.0 / len(a))
 
+# %% ../nbs/07_metrics.ipynb #00921eae
 def hellinger_d(logp:torch.Tensor, logq:torch.Tensor) -> torch.Tensor:
     "D(p, q) = sum_v (sqrt p_v - sqrt q_v)^2 / sqrt 2 over the last axis, from log-probabilities (float64)."
     return ((logp.double() / 2).exp() - (logq.double() / 2).exp()).pow(2).sum(-1) / math.sqrt(2)
 
+# %% ../nbs/07_metrics.ipynb #7956c962
 def draw_uniforms(T:int, d:int, draws:int, seed=0) -> torch.Tensor:
     "Uniforms (draws, T, d) for the Bernoulli masks; seed=None draws from torch's global generator (ReAGent)."
     if not isinstance(draws, int) or draws < 1: raise ValueError(f"draws={draws!r}: give a positive int")
@@ -179,6 +184,7 @@ def _soft_core(model, t:Target, dist:np.ndarray, U:torch.Tensor, batch_size:int)
     nc = hellinger_d(lp[2 + n:], q) / d0
     return dict(soft_ns=float(ns.mean()), soft_nc=float(nc.mean()), ns_draws=ns.numpy(), nc_draws=nc.numpy(), d0=d0)
 
+# %% ../nbs/07_metrics.ipynb #8e5d09d3
 def soft_scores(model, # a causal LM prepared by `heta.models.prepare_model`
                 scores, # an `Attribution` or a 1-d score vector over the context
                 target=None, # the `Target` (or, with an Attribution, its tokenizer)
@@ -201,12 +207,14 @@ def soft_nc(model, scores, target=None, **options) -> float:
     "Soft normalised comprehensiveness (higher is better); options as for `soft_scores`."
     return soft_scores(model, scores, target, **options)["soft_nc"]
 
+# %% ../nbs/07_metrics.ipynb #2456940a
 def soft_random(model, target:Target, rng=0, draws:int=8, seed=0, batch_size:int=32) -> dict:
     "Soft-NS/NC of the random baseline softmax(U) for one example (the same masks as a method with the same `seed`)."
     _, t = _resolve(np.zeros(target.target_pos if target.scored is None else len(target.scored)), target)
     U = draw_uniforms(t.target_pos, model.get_input_embeddings().weight.shape[1], draws, seed)
     return _soft_core(model, t, random_distribution(t.target_pos, rng), U, batch_size)
 
+# %% ../nbs/07_metrics.ipynb #daeaed9d
 def log_ratio(method_values, # a metric's values over the examples of a dataset
               random_values # the random baseline's values over the same examples
              ) -> float:
@@ -221,6 +229,7 @@ def log_ratio(method_values, # a metric's values over the examples of a dataset
         return float("nan")
     return float(np.log(m.mean() / r.mean())) if m.mean() > 0 else float("-inf")
 
+# %% ../nbs/07_metrics.ipynb #6295d4a2
 @torch.no_grad()
 def soft_scores_naive(model, scores, target=None, draws:int=8, seed=0, normalize:str="sum", signed:str="abs") -> dict:
     "Reference: the same masks applied token by token, one forward pass per masked input."
@@ -252,6 +261,7 @@ def ranking(s:np.ndarray) -> np.ndarray:
     "Token indices by decreasing score; equal scores keep their position order."
     return np.argsort(-np.asarray(s), kind="stable")
 
+# %% ../nbs/07_metrics.ipynb #086eb4a8
 def _check_ks(ks):
     ks = tuple(float(k) for k in ks)
     if not ks or any(not 0 < k <= 1 for k in ks): raise ValueError(f"ks={ks}: give fractions in (0, 1]")
@@ -263,6 +273,7 @@ def _hard_masks(s, ks):
     for j, k in enumerate(ks): rem[j, order[:_n_top(k, n)]] = True
     return torch.cat([~rem, rem])   # comprehensiveness variants (top removed), then sufficiency (top kept)
 
+# %% ../nbs/07_metrics.ipynb #8f14c7b1
 def hard_scores(model, # a causal LM prepared by `heta.models.prepare_model`
                 scores, # an `Attribution` or a 1-d score vector
                 target=None, # the `Target` (or, with an Attribution, its tokenizer)
@@ -283,6 +294,7 @@ def hard_scores(model, # a causal LM prepared by `heta.models.prepare_model`
     return dict(p=float(p[0]), comprehensiveness=comp, sufficiency=suff,
                 aopc_comp=float(np.mean(list(comp.values()))), aopc_suff=float(np.mean(list(suff.values()))))
 
+# %% ../nbs/07_metrics.ipynb #de143fb3
 @torch.no_grad()
 def hard_scores_naive(model, scores, target=None, ks=KS, mask:str="zero", signed:str="abs") -> dict:
     "Reference: each variant rebuilt from the ranking and run alone (deletion from the token ids)."
@@ -309,6 +321,7 @@ def _curve_counts(n:int, points:int=None) -> np.ndarray:
 
 def _trapezoid(x, y) -> float: return float(np.sum((x[1:] - x[:-1]) * (y[1:] + y[:-1]) / 2))
 
+# %% ../nbs/07_metrics.ipynb #112cc66f
 def curves(model, # a causal LM prepared by `heta.models.prepare_model`
            scores, # an `Attribution` or a 1-d score vector
            target=None, # the `Target` (or, with an Attribution, its tokenizer)
@@ -329,6 +342,7 @@ def curves(model, # a causal LM prepared by `heta.models.prepare_model`
     if insertion: out.update(insertion=p[len(js):], insertion_auc=_trapezoid(x, p[len(js):]))
     return out
 
+# %% ../nbs/07_metrics.ipynb #cfb1a0bd
 @torch.no_grad()
 def curves_naive(model, scores, target=None, signed:str="abs") -> dict:
     "Reference: one forward pass per point, the context rebuilt token by token."
