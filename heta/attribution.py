@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .models import Arch, unwrap_model
-from .targets import Target, make_target, greedy_target, token_labels, span_tokens
+from .targets import Target, make_target, greedy_target, token_labels, span_tokens, with_contrast
 from .flow import semantic_flow, check_flow_options
 from .curvature import hessian_sensitivity, CURVATURE_MODES
 from .information import kl_information, unit_information, word_units, mask_token_id, MASKS
@@ -197,6 +197,9 @@ class Explainer:
             raise ValueError(f"window={window!r}: give 'auto', None (refuse long contexts) or a number of tokens >= {MIN_WINDOW}")
         return window
     n_ticks = 1 # progress units per `_components` call
+    def _check_contrast(self, target:Target):
+        "Refuse, before any work, a contrastive target this explainer cannot explain."
+        if target.contrast_id is not None: raise ValueError(f"{self.method} explains one target, not a contrast; use HETA for contrast=")
     def _components(self, target:Target, pbar=None) -> dict:
         raise NotImplementedError("an explainer implements _components(target) -> {'scores': tensor, ...}")
 
@@ -293,6 +296,14 @@ def _check_options(o:dict):
 class HETA(Explainer):
     "Hessian-Enhanced Token Attribution for a causal LM; `None` means: take the value from `preset`."
     method, n_ticks = "heta", 3
+    def _check_contrast(self, target:Target):
+        "A contrast needs a curvature mode that sees log p(A) - log p(B) and a replacement mask for whole units."
+        st = self.settings
+        if target.contrast_id is None: return
+        if st["curvature"] == "gauss-newton":
+            raise ValueError("contrast= needs curvature='exact' or 'low-rank': the Gauss-Newton curvature of log p(A) - log p(B) is "
+                             "zero (it is linear in the logits); e.g. HETA(model, tokenizer, curvature='exact')")
+        if st["mask"] == "delete": raise ValueError("contrast= needs a replacement mask (mask='zero', 'mean', ...), not mask='delete'")
     def __init__(self, model, tokenizer,
                  preset:str=DEFAULT_PRESET, # "grounded" (default), "paper" or "classic": see `PRESETS`
                  beta:float=None, # weight of the curvature term S
@@ -328,12 +339,12 @@ class HETA(Explainer):
 # %% ../nbs/05_heta.ipynb #07b283af
 @patch
 def _information(self:HETA, target:Target) -> torch.Tensor:
-    "I over the context: one token masked at a time, or whole words (`unit='word'`)."
+    "I over the context: one token masked at a time, or whole words (`unit='word'`); for a contrast, the log-odds shift."
     st = self.settings
-    if st["unit"] == "word":
+    if st["unit"] == "word" or target.contrast_id is not None:   # a contrast's log-odds shift comes from unit_information
         t = target.step(0) if target.n_steps > 1 else target
-        return unit_information(self.model, t, word_units(t.context_tokens, t.context_offsets), mask=st["mask"],
-                                mask_token_id=self.mask_id, batch_size=st["batch_size"])
+        units = word_units(t.context_tokens, t.context_offsets) if st["unit"] == "word" else [[i] for i in range(t.target_pos)]
+        return unit_information(self.model, t, units, mask=st["mask"], mask_token_id=self.mask_id, batch_size=st["batch_size"])
     return kl_information(self.model, target, mask=st["mask"], mask_token_id=self.mask_id, batch_size=st["batch_size"])
 
 @patch
@@ -416,6 +427,7 @@ def attribute_target(self:Explainer, tgt:Target, matrix:bool=False, t0=None) -> 
     if len(tgt.tokens) != len(tgt.input_ids):
         raise ValueError(f"the Target has {len(tgt.tokens)} token texts for {len(tgt.input_ids)} ids: build it with make_target, "
                          "or give Target(..., tokens=[...]) one text per id (viewers and word units read them)")
+    self._check_contrast(tgt)
     from tqdm.auto import tqdm
     t0 = t0 or time.perf_counter()
     C0, n = tgt.target_pos, tgt.n_steps
@@ -431,7 +443,8 @@ def attribute_target(self:Explainer, tgt:Target, matrix:bool=False, t0=None) -> 
                 else: c += _summand(k, v[:C0])   # the steps of a fixed multi-token target add up
     if not matrix: comps = {k: _total(k, v) for k, v in comps.items()}
     info = lambda pos: {"text": tgt.tokens[pos], "id": int(tgt.input_ids[pos]), "pos": pos}
-    target = {"text": tgt.target_str, "ids": tgt.target_ids, "pos": tgt.target_pos, "id": tgt.target_id}
+    target = {"text": tgt.target_str, "ids": tgt.target_ids, "pos": tgt.target_pos, "id": tgt.target_id,
+              **({"contrast": tgt.contrast_str, "contrast_id": tgt.contrast_id} if tgt.contrast_id is not None else {})}
     return Attribution(text=tgt.text, tokens=tgt.tokens[:width], offsets=tgt.offsets[:width], target=target,
                        targets=[info(tgt.target_pos + j) for j in range(n)] if matrix else None,
                        settings=dict(self.settings, generated=tgt.generated, n_steps=n), model=str(getattr(self.model, "name_or_path", "")),
@@ -444,9 +457,12 @@ def attribute(self:Explainer, text:str, # the context
               target_pos:int=None, # or a token index inside `text`
               generate:int=None, # or: attribute each of the model's `generate` greedy tokens (a matrix)
               chat:bool=False, # apply the tokenizer's chat template to `text`
+              contrast:str=None, # an alternative continuation: explain `target` rather than it (HETA, exact or low-rank curvature)
              ) -> Attribution:
     "Explain a target. With no target, explains the model's own next token."
     t0 = time.perf_counter()
+    if contrast is not None and target is None and target_pos is None:
+        raise ValueError("contrast= explains a target against an alternative: give the target too, e.g. target=' slice', contrast=' piece'")
     if generate is not None and (target is not None or target_pos is not None):
         raise ValueError("give either a target (target= or target_pos=) or generate=n, not both")
     if generate is None and target is None and target_pos is None: generate, single = 1, True
@@ -457,6 +473,7 @@ def attribute(self:Explainer, text:str, # the context
     else:
         tgt = make_target(self.tokenizer, text, target=target, target_pos=target_pos, chat=chat,
                           max_length=None if self.window else self.arch.window)
+        if contrast is not None: tgt = with_contrast(self.tokenizer, tgt, contrast)
     return self.attribute_target(tgt, matrix=(generate is not None and not single), t0=t0)
 
 # %% ../nbs/05_heta.ipynb #0507052b

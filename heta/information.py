@@ -199,6 +199,12 @@ def word_units(tokens:list, # each context token's text (Target.context_tokens)
         prev = None if special else (prev + tk if joins else tk)
     return units
 
+# %% ../nbs/04_information.ipynb #7b15313a
+def _logodds_shift(target:Target):
+    "|change of log P(A) - log P(B)| from the clean distribution to each masked one: the information term of a contrastive target."
+    tid, cid = target.target_id, target.contrast_id
+    return lambda lp, lq: ((lp[:, tid] - lp[:, cid]) - (lq[:, tid] - lq[:, cid])).abs().double()
+
 # %% ../nbs/04_information.ipynb #8baa61c8
 @torch.no_grad()
 def unit_information(model, # a causal LM prepared by `heta.models.prepare_model`
@@ -210,7 +216,7 @@ def unit_information(model, # a causal LM prepared by `heta.models.prepare_model
                      use_cache:bool=None, # reuse the clean run's keys/values for the unmasked prefix of each chunk (None: where the model's cache allows)
                      spread:bool=True # True: (target_pos,) per token, each unit's KL shared by its tokens; False: (len(units),)
                     ) -> torch.Tensor:
-    "KL(P || P_u) for each unit u of context positions masked together: float32 on CPU."
+    "KL(P || P_u) for each unit u of context positions masked together (a contrastive target: the log-odds shift): float32 on CPU."
     if mask == "delete": raise ValueError("mask='delete' removes one token at a time; masking units needs a replacement mask: "
                                           "use mask='zero', 'mean', 'pad', 'eos' or 'unk', or unit='token'")
     m = mask_embedding(model, mask, mask_token_id)
@@ -224,13 +230,14 @@ def unit_information(model, # a causal LM prepared by `heta.models.prepare_model
     M = torch.zeros(len(units), T, dtype=torch.bool, device=X.device)
     for k, u in enumerate(units): M[k, list(u)] = True
     clean, logp, use_cache = _clean_run(model, X, use_cache, warn=False)
+    measure = kl_divergence if getattr(target, "contrast_id", None) is None else _logodds_shift(target)
     order = torch.tensor([min(u) for u in units]).argsort()   # chunks of units that start close together
     out = torch.empty(len(units), dtype=torch.float64)
     for c in range(0, len(units), batch_size):
         which = order[c:c + batch_size]
         a = int(M[which].float().argmax(1).min()) if use_cache else 0   # positions < a are clean in the whole chunk
         V = torch.where(M[which, a:, None], m.to(X.dtype), X[:, a:])
-        out[which] = kl_divergence(logp, _logprobs(model, _last_hidden(model, V, clean, a))).cpu()
+        out[which] = measure(logp, _logprobs(model, _last_hidden(model, V, clean, a))).cpu()
     if not spread: return out.float()
     res = torch.zeros(T, dtype=torch.float64)
     for k, u in enumerate(units): res[list(u)] += out[k] / len(u)
