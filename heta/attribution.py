@@ -405,7 +405,8 @@ def _windowed(self:Explainer, target:Target, pbar=None) -> dict:
         keep = body[a:b] + tail
         ids = torch.cat([target.input_ids[keep], target.input_ids[target.target_pos:target.target_pos + 1]])
         wt = Target(target.text, ids, [target.offsets[i] for i in keep] + [target.offsets[target.target_pos]], len(keep),
-                    tokens=[target.tokens[i] for i in keep] + [target.tokens[target.target_pos]])
+                    tokens=[target.tokens[i] for i in keep] + [target.tokens[target.target_pos]],
+                    contrast_id=target.contrast_id, contrast_str=target.contrast_str)
         for k, v in self._components(wt, pbar).items():
             acc.setdefault(k, torch.zeros(C))[keep] += _summand(k, v.float())
         count[keep] += 1
@@ -428,6 +429,7 @@ def attribute_target(self:Explainer, tgt:Target, matrix:bool=False, t0=None) -> 
         raise ValueError(f"the Target has {len(tgt.tokens)} token texts for {len(tgt.input_ids)} ids: build it with make_target, "
                          "or give Target(..., tokens=[...]) one text per id (viewers and word units read them)")
     self._check_contrast(tgt)
+    if tgt.contrast_id is not None and tgt.n_steps > 1: tgt = tgt.step(0)   # a contrast is about the first target token
     from tqdm.auto import tqdm
     t0 = t0 or time.perf_counter()
     C0, n = tgt.target_pos, tgt.n_steps

@@ -52,7 +52,8 @@ def report(a, top:int=5, color:bool=True) -> str:
     from heta.viz import ansi_heatmap, attribution_row, n_rows
     took = f" ({a.seconds:.1f}s)" if a.seconds else ""
     if not a.is_matrix:
-        return "\n".join([f"{a.model}: {len(a.tokens)} context tokens -> target {a.target['text']!r}" + took, "",
+        against = f" rather than {a.target['contrast']!r}" if a.target.get("contrast") else ""
+        return "\n".join([f"{a.model}: {len(a.tokens)} context tokens -> target {a.target['text']!r}{against}" + took, "",
                           ansi_heatmap(a.tokens, a.scores, a.target["text"], color=color), ""] + _ranking(a, 0, top))
     rows = [attribution_row(a, j) for j in range(n_rows(a))]
     lines = [f"{a.model}: {a.targets[0]['pos']} prompt tokens -> {len(rows)} generated token{'s' if len(rows) > 1 else ''} "
@@ -86,7 +87,8 @@ def _write(a, args):
 def cmd_attribute(args):
     if args.batch: return cmd_batch(args)   # `heta attribute --batch FILE` (below)
     h = _explainer(args)
-    a = h.attribute(args.text, target=args.target, target_pos=args.target_pos, generate=args.generate, chat=args.chat)
+    a = h.attribute(args.text, target=args.target, target_pos=args.target_pos, generate=args.generate, chat=args.chat,
+                    contrast=args.contrast)
     print(report(a, args.top, color=not args.no_color))
     _write(a, args)
 
@@ -314,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--target-pos", type=_positive(int), help="or: index of a token of the text to explain")
     which.add_argument("--generate", type=_positive(int), help="or: explain each of the model's next N greedy tokens")
     s.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template")
+    s.add_argument("--contrast", help="with --target: explain the target rather than this alternative, e.g. ' piece' (needs --curvature exact or low-rank)")
     s.add_argument("--batch", metavar="FILE", help='or: every line of a JSON-lines file, {"text", "target" (optional), "id" (optional)} '
                    "(resumable; data-parallel under torchrun)")
     s.add_argument("--out", help="with --batch: output folder (default: runs/batch-MODEL-FILE)")
@@ -364,7 +367,7 @@ def _check_batch(args):
     "--batch: no TEXT, target or single-result option beside it (each line gives its own), and a file with at least one valid line."
     if args.text is not None: raise ValueError("give either a TEXT or --batch FILE, not both")
     given = [o for o, v in (("--target", args.target), ("--target-pos", args.target_pos), ("--generate", args.generate),
-                            ("--json", args.json), ("--html", args.html)) if v is not None]
+                            ("--json", args.json), ("--html", args.html), ("--contrast", getattr(args, "contrast", None))) if v is not None]
     if given: raise ValueError(f"{', '.join(given)} cannot go with --batch: each line gives its own \"target\", and the results go to --out")
     read_batch(args.batch, warn=lambda m: None)   # read again, with its messages, when the command runs
 
@@ -376,6 +379,15 @@ def _check_launch(args):
     if world > 1 and not (args.command == "evaluate" or getattr(args, "batch", None)):
         raise ValueError(f"{world} processes would each run the same `heta {args.command}`: start it without a launcher "
                          "(only `heta evaluate` and `heta attribute --batch` split their work over processes)")
+
+# %% ../nbs/11_cli.ipynb #27e70430
+def _check_contrast(args):
+    "--contrast: with a --target or --target-pos, and a curvature mode that sees a log-odds (not Gauss-Newton)."
+    from heta.attribution import PRESETS
+    if args.target is None and args.target_pos is None: raise ValueError("give the target too (--target ' slice' --contrast ' piece')")
+    if (args.curvature or PRESETS[args.preset]["curvature"]) == "gauss-newton":
+        raise ValueError("needs --curvature exact or low-rank: the Gauss-Newton curvature of log p(A) - log p(B) is zero")
+    if not args.contrast.strip(" "): raise ValueError(f"{args.contrast!r} is empty: give an alternative continuation, e.g. ' piece'")
 
 # %% ../nbs/11_cli.ipynb #3dbc2673
 class _Reached(Exception): "A dry run got past every argument check to its first use of the model or tokenizer."
@@ -401,6 +413,7 @@ def check_args(args):
             if args.out is not None: raise ValueError("argument --out: only with --batch (a single text writes --json, --html)")
             check("text", _check_text, args.text)
             if args.target is not None: check("--target", make_target, _Absent(), args.text, target=args.target)
+            if args.contrast is not None: check("--contrast", _check_contrast, args)
         check(None, HETA, _Absent(), _Absent(), **_heta_options(args))   # its messages name the setting: beta=-1.0, unit='word'
     if args.command == "evaluate":
         from heta.evaluate import dataset_items

@@ -130,3 +130,43 @@ def test_cli_writes_valid_json(tmp_path):
     assert "   1  " in r.stdout
     bad = subprocess.run([str(heta), "attribute", "", "--model", "tiny-gpt2"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "text is empty" in bad.stderr
+
+def test_contrast_components_equal_their_references(models, gpt2_tok, tmp_path):
+    "A contrastive target: S is the loop's curvature of log p(A) - log p(B), I the log-odds shift one mask at a time."
+    from heta.targets import make_target, with_contrast, input_embeddings, next_logprobs
+    from heta.curvature import hessian_sensitivity_naive
+    from heta.information import mask_embedding
+    from heta.attribution import HETA, Attribution
+    m = models["gpt2"]
+    h = HETA(m, gpt2_tok, curvature="exact", unit="token", n_probes=3, seed=2)
+    a = h.attribute("The cat sat on the mat and", target=" purred", contrast=" slept")
+    t = with_contrast(gpt2_tok, make_target(gpt2_tok, "The cat sat on the mat and", " purred"), " slept").step(0)   # " purred" is 2 tokens: the first
+    np.testing.assert_allclose(a.curvature, hessian_sensitivity_naive(m, t, n_probes=3, seed=2).numpy(), rtol=1e-4)
+    X = input_embeddings(m, t.context_ids); z = mask_embedding(m, "zero")
+    odds = lambda Y: (lambda lp: lp[0, t.target_id] - lp[0, t.contrast_id])(next_logprobs(m, Y))
+    ref = []
+    for i in range(t.target_pos):
+        Y = X.clone(); Y[0, i] = z; ref.append(float((odds(X) - odds(Y)).abs()))
+    np.testing.assert_allclose(a.information, ref, rtol=1e-4, atol=1e-6)
+    assert a.target["contrast"] == " slept"
+    a.save(tmp_path / "c.json"); assert Attribution.load(tmp_path / "c.json").target["contrast"] == " slept"
+    plain = h.attribute("The cat sat on the mat and", target=" purred")
+    assert not np.allclose(plain.information, a.information)
+
+def test_cli_contrast_end_to_end():
+    import contextlib, io
+    from heta.cli import main
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["attribute", "The cat sat on the mat and", "--target", " purred", "--contrast", " slept", "--model", "tiny-gpt2",
+                   "--curvature", "exact", "--probes", "2", "--quiet", "--no-color", "--json", "", "--html", ""])
+    assert rc == 0 and "-> target ' pur' rather than ' slept'" in out.getvalue()   # the first token of ' purred'
+
+def test_contrast_survives_windows(models, gpt2_tok):
+    "A long context goes through sliding windows: each window keeps the contrast (its S and I are the log-odds ones)."
+    from heta.attribution import HETA
+    text = " ".join(["the cat sat on the mat"] * 6)
+    kw = dict(curvature="exact", n_probes=2, unit="token", window=16, tail=4)
+    a = HETA(models["gpt2"], gpt2_tok, **kw).attribute(text, target=" and", contrast=" but")
+    b = HETA(models["gpt2"], gpt2_tok, **kw).attribute(text, target=" and")
+    assert a.target["contrast"] == " but" and not np.allclose(a.information, b.information)
