@@ -324,7 +324,8 @@ def attribution_html(a, # an Attribution
         return html_matrix([(r.tokens, normalise(r.values, norm), r.target) for r in rows], uid=uid, label=label,
                            title=head + f"{len(rows)} generated token{'s' if len(rows) > 1 else ''}")
     r = pick(a, row or 0, component)
-    title = head + repr(r.target) + (f" (target {r.row})" if n_rows(a) > 1 else "")
+    against = f" rather than {a.target['contrast']!r}" if a.target.get("contrast") else ""   # a contrastive target
+    title = head + repr(r.target) + against + (f" (target {r.row})" if n_rows(a) > 1 else "")
     return html_heatmap(r.tokens, normalise(r.values, norm), target=r.target, title=title, uid=uid, label=label,
                         muted=outside_source(a, r.offsets))
 
@@ -519,7 +520,9 @@ class Explorer:
         r = self.current(target, show, units)
         how, name = scale or self.norm.value, show or self.component.value
         v = normalise(r.values, how)
-        title = f"{name} -> {r.target!r}" + (f" (target {r.row})" if n_rows(self.attributions[0]) > 1 else "")
+        a0 = self.attributions[0]
+        against = f" rather than {a0.target['contrast']!r}" if a0.target.get("contrast") else ""
+        title = f"{name} -> {r.target!r}{against}" + (f" (target {r.row})" if n_rows(a0) > 1 else "")
         return (html_heatmap(r.tokens, v, target=r.target, title=title, uid=self.uid, label=f"{name} ({how})"),
                 topk_html([(i, t, float(x), float(raw)) for i, (t, x, raw) in enumerate(zip(r.tokens, v, r.values))],
                           k=self.k.value, uid=self.uid, label=how))

@@ -240,3 +240,12 @@ def test_display_outside_a_kernel_points_to_static_views():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "need a Jupyter frontend" in r.stdout and "save_html" in r.stdout and "_repr_html_()" in r.stdout
+
+def test_viewers_name_the_contrast():
+    import numpy as np
+    from heta.attribution import Attribution
+    from heta.viz import attribution_html, Explorer
+    a = Attribution(text="The cat sat", tokens=["The", " cat", " sat"], offsets=[(0, 3), (3, 7), (7, 11)],
+                    target={"text": " on", "ids": [1], "pos": 3, "id": 1, "contrast": " in", "contrast_id": 2}, scores=np.array([.2, .5, .3]))
+    assert "rather than &#x27; in&#x27;" in attribution_html(a) or "rather than ' in'" in attribution_html(a)
+    assert "rather than" in Explorer([a]).render()[0]
