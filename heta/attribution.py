@@ -260,8 +260,8 @@ PRESETS = {
 DEFAULT_PRESET = "grounded"
 
 # %% ../nbs/05_heta.ipynb #6ccec588
-_CURVATURE_OPTIONS = {"exact": {"last_k", "use_cache", "max_memory", "curvature_dtype"}, "gauss-newton": {"last_k", "top_k", "curvature_dtype"},
-                      "low-rank": {"last_k", "rank", "use_cache", "max_memory", "curvature_dtype"}}
+_CURVATURE_OPTIONS = {"exact": {"last_k", "use_cache", "max_memory", "curvature_dtype", "checkpointing"}, "gauss-newton": {"last_k", "top_k", "curvature_dtype"},
+                      "low-rank": {"last_k", "rank", "use_cache", "max_memory", "curvature_dtype", "checkpointing"}}
 
 def _check_curvature_options(mode:str, options:dict):
     "Refuse curvature options that the chosen mode does not use (they would be silently ignored)."

@@ -10,7 +10,7 @@ from .targets import input_embeddings, next_logprobs, returned_cache, plain_cach
 
 # %% auto #0
 __all__ = ['CURVATURE_MODES', 'hvps', 'rademacher_probes', 'hessian_sensitivity_naive', 'product_bytes', 'plan_batch',
-           'fisher_factors', 'in_dtype', 'hessian_sensitivity', 'spearman']
+           'fisher_factors', 'checkpointed', 'in_dtype', 'hessian_sensitivity', 'spearman']
 
 # %% ../nbs/03_hessian.ipynb #fa8f8adf
 def hvps(f, # function of X (1, T, d) returning a scalar tensor (shape (1,) or ())
@@ -215,6 +215,21 @@ def _low_rank(model, target, n_probes, seed, batch_size, rank=4, last_k=None, us
     R = rademacher_probes(n_probes, T, d, seed).double()
     return torch.einsum("tde,mte->mtd", H_approx, R).abs().sum(-1).float()   # per probe, (m, T)
 
+# %% ../nbs/03_hessian.ipynb #6117cfc2
+@contextlib.contextmanager
+def checkpointed(model):
+    "Within the block each decoder layer recomputes its activations in the backward pass (non-reentrant) instead of storing them."
+    from transformers.modeling_layers import GradientCheckpointingLayer
+    kw = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"): model.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
+    else: model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)   # transformers 4.x
+    layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
+    for l in layers: l.training = True   # transformers checkpoints in training mode only: the layers alone, so dropout stays off
+    try: yield model
+    finally:
+        for l in layers: l.training = False
+        (model.activation_checkpointing_disable if hasattr(model, "activation_checkpointing_disable") else model.gradient_checkpointing_disable)()
+
 # %% ../nbs/03_hessian.ipynb #7cbefba4
 @contextlib.contextmanager
 def in_dtype(model, dtype):
@@ -248,6 +263,7 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
                         use_cache:bool=True, # exact/low-rank: hold the keys/values before each block fixed (same numbers, about half the work)
                         max_memory=None, # exact/low-rank: memory for the products in flight, bytes or "4GB" (default: half the free memory)
                         curvature_dtype="float32", # the products' precision (the model is cast and restored exactly); None: the model's own
+                        checkpointing:bool=False, # exact/low-rank: recompute each layer in the backward pass (less memory, more time; no prefix cache)
                        ) -> torch.Tensor: # S_i for each context token, (target_pos,); with return_se, (S, se)
     "HETA's curvature S_i = (1/m) sum_k |Pi_i H Pi_i r_k|_1 for every context token (and its Monte Carlo standard error)."
     if mode not in CURVATURE_MODES: raise ValueError(f"unknown curvature mode {mode!r}: use one of {list(CURVATURE_MODES)}")
@@ -257,9 +273,9 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
     if mode == "gauss-newton" and top_k < 1: raise ValueError(f"top_k={top_k} must be >= 1")
     if target.n_steps > 1: target = target.step(0)
     if max_memory is not None: _bytes(max_memory)   # refuse a bad size before any work
-    with torch.enable_grad(), in_dtype(model, curvature_dtype):
+    with torch.enable_grad(), in_dtype(model, curvature_dtype), (checkpointed(model) if checkpointing else contextlib.nullcontext()):
         per = CURVATURE_MODES[mode](model, target, n_probes=n_probes, seed=seed, batch_size=batch_size, last_k=last_k, top_k=top_k,
-                                    rank=rank, estimate=estimate, use_cache=use_cache, max_memory=max_memory)
+                                    rank=rank, estimate=estimate, use_cache=use_cache and not checkpointing, max_memory=max_memory)
     S = per.mean(0)
     if not return_se: return S
     se = per.std(0, correction=1) / math.sqrt(n_probes) if n_probes > 1 else torch.full_like(S, float("nan"))

@@ -118,3 +118,13 @@ def test_bf16_on_a_gpu_without_it_is_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: "an old GPU")
     with pytest.raises(ValueError, match="an old GPU has no bfloat16 support"): load_model("tiny-gpt2", device="cuda", dtype="bf16")
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+def test_checkpointed_curvature_equals_the_plain_one(models, gpt2_tok, name):
+    from heta.attribution import HETA
+    m = models[name]
+    kw = dict(curvature="exact", n_probes=2, seed=1)
+    a = HETA(m, gpt2_tok, **kw).attribute(TEXT, target=TARGET)
+    b = HETA(m, gpt2_tok, **kw, curvature_options={"checkpointing": True}).attribute(TEXT, target=TARGET)
+    np.testing.assert_allclose(b.curvature, a.curvature, rtol=1e-4, atol=1e-6 * float(np.abs(a.curvature).max()))
+    assert not any(mod.training for mod in m.modules())
