@@ -11,8 +11,8 @@ from .models import onloaded
 from .targets import Target, input_embeddings, cache_kwarg, returned_cache, piece_groups, plain_cache, prefix_cache
 
 # %% auto #0
-__all__ = ['MASKS', 'TOKEN_MASKS', 'mask_token_id', 'mask_embedding', 'masked_variants', 'kl_divergence', 'kl_information_naive',
-           'kl_information', 'word_units', 'unit_information']
+__all__ = ['MASKS', 'TOKEN_MASKS', 'CACHE_CHUNK', 'mask_token_id', 'mask_embedding', 'masked_variants', 'kl_divergence',
+           'kl_information_naive', 'kl_information', 'word_units', 'unit_information']
 
 # %% ../nbs/04_information.ipynb #af2218ee
 MASKS = ("zero", "mean", "pad", "eos", "unk", "delete")
@@ -139,6 +139,9 @@ def _last_hidden(model, V:torch.Tensor, clean, a:int) -> torch.Tensor:
     past = prefix_cache(model, returned_cache(clean), a, V.shape[0])
     return model.base_model(inputs_embeds=V, use_cache=True, **{cache_kwarg(model.base_model): past}).last_hidden_state[:, -1]
 
+# %% ../nbs/04_information.ipynb #b545b74e
+CACHE_CHUNK = 8 # masked variants per pass when the clean prefix's keys/values are reused (smaller chunks run shorter suffixes)
+
 # %% ../nbs/04_information.ipynb #c236b583
 @torch.no_grad()
 def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
@@ -160,10 +163,10 @@ def kl_information(model, # a causal LM prepared by `heta.models.prepare_model`
     if len(pos) and not (0 <= int(pos.min()) and int(pos.max()) < T):
         raise ValueError(f"positions must lie in 0..{T-1} (the context tokens 0..pred_pos), got {pos.tolist()}")
     clean, logp, use_cache = _clean_run(model, X, use_cache)
-    order = pos.argsort()
+    order, step = pos.argsort(), min(batch_size, CACHE_CHUNK) if use_cache else batch_size
     out = torch.empty(len(pos), dtype=torch.float64)
-    for c in range(0, len(pos), batch_size):
-        which = order[c:c + batch_size]
+    for c in range(0, len(pos), step):
+        which = order[c:c + step]
         idx = pos[which].to(X.device)
         a = int(idx.min()) if use_cache else 0   # positions < a are clean in every variant of this chunk
         if a > 0 and m is None and a == T - 1: h = clean.last_hidden_state[:, -2].expand(len(idx), -1)  # delete the last token: the clean run at T-2
@@ -232,9 +235,10 @@ def unit_information(model, # a causal LM prepared by `heta.models.prepare_model
     clean, logp, use_cache = _clean_run(model, X, use_cache, warn=False)
     measure = kl_divergence if getattr(target, "contrast_id", None) is None else _logodds_shift(target)
     order = torch.tensor([min(u) for u in units]).argsort()   # chunks of units that start close together
+    step = min(batch_size, CACHE_CHUNK) if use_cache else batch_size
     out = torch.empty(len(units), dtype=torch.float64)
-    for c in range(0, len(units), batch_size):
-        which = order[c:c + batch_size]
+    for c in range(0, len(units), step):
+        which = order[c:c + step]
         a = int(M[which].float().argmax(1).min()) if use_cache else 0   # positions < a are clean in the whole chunk
         V = torch.where(M[which, a:, None], m.to(X.dtype), X[:, a:])
         out[which] = measure(logp, _logprobs(model, _last_hidden(model, V, clean, a))).cpu()
