@@ -14,7 +14,7 @@ from .models import Arch, unwrap_model
 from .targets import Target, make_target, greedy_target, token_labels, span_tokens, with_contrast
 from .flow import semantic_flow, check_flow_options
 from .curvature import hessian_sensitivity, CURVATURE_MODES
-from .information import kl_information, unit_information, word_units, mask_token_id, MASKS
+from .information import kl_information, unit_information, word_units, mask_token_id, MASKS, context_units
 
 # %% auto #0
 __all__ = ['COMPONENTS', 'MIN_WINDOW', 'NORMALIZE', 'UNITS', 'PRESETS', 'DEFAULT_PRESET', 'Attribution', 'Explainer',
@@ -460,6 +460,7 @@ def attribute(self:Explainer, text:str, # the context
               generate:int=None, # or: attribute each of the model's `generate` greedy tokens (a matrix)
               chat:bool=False, # apply the tokenizer's chat template to `text`
               contrast:str=None, # an alternative continuation: explain `target` rather than it (HETA, exact or low-rank curvature)
+              units=None, # one score per unit instead of per token: "words", "sentences" or [(start, end), ...] spans (HETA)
              ) -> Attribution:
     "Explain a target. With no target, explains the model's own next token."
     t0 = time.perf_counter()
@@ -469,6 +470,8 @@ def attribute(self:Explainer, text:str, # the context
         raise ValueError("give either a target (target= or target_pos=) or generate=n, not both")
     if generate is None and target is None and target_pos is None: generate, single = 1, True
     else: single = False
+    if units is not None and generate is not None and not single:
+        raise ValueError("units= explains one target: give target= or target_pos= (or nothing: the next token), not generate=")
     if generate is not None:
         if not isinstance(generate, int) or generate < 1: raise ValueError(f"generate={generate!r}: give a number of tokens >= 1")
         tgt = greedy_target(self.model, self.tokenizer, text, generate, chat=chat, max_length=self.arch.window)
@@ -476,7 +479,46 @@ def attribute(self:Explainer, text:str, # the context
         tgt = make_target(self.tokenizer, text, target=target, target_pos=target_pos, chat=chat,
                           max_length=None if self.window else self.arch.window)
         if contrast is not None: tgt = with_contrast(self.tokenizer, tgt, contrast)
+    if units is not None: return self.attribute_units(tgt, units, t0=t0)
     return self.attribute_target(tgt, matrix=(generate is not None and not single), t0=t0)
+
+# %% ../nbs/05_heta.ipynb #1b9dfc62
+@patch
+def attribute_units(self:Explainer, tgt:Target, units, t0=None) -> Attribution:
+    "Explain a target with one score per unit (HETA): 'words', 'sentences' or [(start, end), ...] character spans."
+    raise ValueError(f"units= is HETA's: {self.method} scores tokens (sum its token scores per unit with Attribution.words)")
+
+@patch
+def _unit_components(self:HETA, step:Target, groups:list) -> dict:
+    "Gate summed per unit, S over each unit's block, I with each unit masked whole, and the scores of Eq. 5 per unit."
+    st = self.settings
+    gate = semantic_flow(self.model, step, **st["flow"]).float()
+    S, se = hessian_sensitivity(self.model, step, mode=st["curvature"], n_probes=st["n_probes"], seed=st["seed"], batch_size=st["batch_size"],
+                                return_se=True, units=groups, **{k: v for k, v in st["curvature_options"].items() if k != "last_k"})
+    I = unit_information(self.model, step, groups, mask=st["mask"], mask_token_id=self.mask_id, batch_size=st["batch_size"], spread=False)
+    c = dict(gate=torch.stack([gate[g].sum() for g in groups]), curvature=S.float(), information=I.float(), curvature_se=se.float())
+    return dict(c, scores=self._scores(c))
+
+# %% ../nbs/05_heta.ipynb #61f9b555
+@patch
+def attribute_units(self:HETA, tgt:Target, units, t0=None) -> Attribution:
+    "Explain a target with one score per unit: 'words', 'sentences' or [(start, end), ...] character spans of the text."
+    t0 = t0 or time.perf_counter()
+    self._check_contrast(tgt)
+    if tgt.contrast_id is not None and tgt.n_steps > 1: tgt = tgt.step(0)
+    groups, C = context_units(tgt, units), tgt.target_pos
+    if (self.window is not None and C > self.window) or (self.arch.window and C + tgt.n_steps - 1 > self.arch.window):
+        raise ValueError(f"units= needs the context in one window ({C} tokens here): shorten the text or attribute tokens with windows")
+    comps = {}
+    for step in tgt.steps():   # the steps of a multi-token target add up, as for tokens
+        for k, v in self._unit_components(step, groups).items(): comps[k] = comps.get(k, 0) + _summand(k, v.numpy())
+    spans = [(min(tgt.offsets[i][0] for i in g), max(tgt.offsets[i][1] for i in g)) for g in groups]
+    target = {"text": tgt.target_str, "ids": tgt.target_ids, "pos": tgt.target_pos, "id": tgt.target_id,
+              **({"contrast": tgt.contrast_str, "contrast_id": tgt.contrast_id} if tgt.contrast_id is not None else {})}
+    return Attribution(text=tgt.text, tokens=["".join(tgt.tokens[i] for i in g) for g in groups], offsets=spans, target=target,
+                       settings=dict(self.settings, units=units if isinstance(units, str) else [list(s) for s in units], n_steps=tgt.n_steps),
+                       model=str(getattr(self.model, "name_or_path", "")), versions=_versions(), seconds=time.perf_counter() - t0,
+                       method=self.method, source_span=tgt.source_span, **{k: _total(k, v) for k, v in comps.items()})
 
 # %% ../nbs/05_heta.ipynb #0507052b
 @patch

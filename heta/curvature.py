@@ -5,6 +5,7 @@
 # %% ../nbs/03_hessian.ipynb #de84e955
 from __future__ import annotations
 import contextlib, math, os, sys, time
+from functools import partial
 import torch
 from .targets import input_embeddings, next_logprobs, returned_cache, plain_cache, prefix_cache
 
@@ -246,6 +247,39 @@ def in_dtype(model, dtype):
     finally:
         for t, d in zip(tensors, was): t.data = t.data.to(d)
 
+# %% ../nbs/03_hessian.ipynb #f1d34b70
+def _units_exact(model, target, units, n_probes, seed, batch_size, max_memory=None, use_cache=True, **_):
+    "Each probe's |Pi_u H Pi_u r_k|_1 for every unit u, (m, n_units)."
+    f, X = _objective(model, target)
+    f_from = _suffix_objectives(model, target) if use_cache else None
+    T, d = X.shape[1:]
+    R = rademacher_probes(n_probes, T, d, seed)
+    items = sorted(((k, u) for u in range(len(units)) for k in range(n_probes)), key=lambda p: min(units[p[1]]))
+    B, out = plan_batch(model, T, batch_size, max_memory), torch.empty(n_probes, len(units))
+    for c in range(0, len(items), B):
+        chunk = items[c:c + B]
+        a = min(min(units[u]) for _, u in chunk) if f_from is not None else 0
+        V = torch.zeros(len(chunk), T - a, d, dtype=X.dtype, device=X.device)
+        for b, (k, u) in enumerate(chunk): V[b, [i - a for i in units[u]]] = R[k, units[u]].to(X.device, X.dtype)
+        hv = hvps(f if f_from is None else f_from(a), X[:, a:], V)
+        for b, (k, u) in enumerate(chunk): out[k, u] = hv[b, [i - a for i in units[u]]].float().abs().sum().cpu()
+    return out
+
+# %% ../nbs/03_hessian.ipynb #266b9d86
+def _units_gauss_newton(model, target, units, n_probes, seed, top_k=32, **_):
+    "Each probe's |Pi_u G Pi_u r_k|_1 for every unit u with the Fisher G of the top-k tokens, (m, n_units)."
+    if target.contrast_id is not None: return _gauss_newton(model, target, n_probes, seed)   # refuses a contrast, with the reason
+    f_full, X = _objective(model, target, full=True)
+    U, pk, _ = fisher_factors(f_full, X, top_k)
+    U, pk = U.float(), pk.float()
+    R = rademacher_probes(n_probes, *X.shape[1:], seed).to(U)
+    coef = torch.einsum("vtd,mtd->vmt", U, R)                              # <u_vt, r_kt> per token
+    out = torch.empty(n_probes, len(units))
+    for j, u in enumerate(units):
+        c = coef[:, :, u].sum(-1) * pk[:, None]                             # p_v <u_v, Pi_u r_k>, (V, m)
+        out[:, j] = torch.einsum("vm,vtd->mtd", c, U[:, u]).abs().sum((1, 2)).cpu()
+    return out
+
 # %% ../nbs/03_hessian.ipynb #472c182d
 CURVATURE_MODES = {"exact": _exact, "gauss-newton": _gauss_newton, "low-rank": _low_rank}
 
@@ -264,7 +298,8 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
                         max_memory=None, # exact/low-rank: memory for the products in flight, bytes or "4GB" (default: half the free memory)
                         curvature_dtype="float32", # the products' precision (the model is cast and restored exactly); None: the model's own
                         checkpointing:bool=False, # exact/low-rank: recompute each layer in the backward pass (less memory, more time; no prefix cache)
-                       ) -> torch.Tensor: # S_i for each context token, (target_pos,); with return_se, (S, se)
+                        units:list=None, # lists of context positions scored together (chapter 04): one S per unit, exact or gauss-newton
+                       ) -> torch.Tensor: # S_i for each context token, (target_pos,) (with units: one per unit); with return_se, (S, se)
     "HETA's curvature S_i = (1/m) sum_k |Pi_i H Pi_i r_k|_1 for every context token (and its Monte Carlo standard error)."
     if mode not in CURVATURE_MODES: raise ValueError(f"unknown curvature mode {mode!r}: use one of {list(CURVATURE_MODES)}")
     if n_probes < 1: raise ValueError(f"n_probes={n_probes}: need at least one probe")
@@ -273,9 +308,16 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
     if mode == "gauss-newton" and top_k < 1: raise ValueError(f"top_k={top_k} must be >= 1")
     if target.n_steps > 1: target = target.step(0)
     if max_memory is not None: _bytes(max_memory)   # refuse a bad size before any work
+    if units is not None:
+        T = target.target_pos
+        if mode == "low-rank": raise ValueError("units= works with curvature 'exact' or 'gauss-newton', not 'low-rank'")
+        if not units or any(not u for u in units) or any(not 0 <= i < T for u in units for i in u):
+            raise ValueError(f"units must be non-empty lists of context positions 0..{T-1}")
+        if last_k is not None: raise ValueError("units= differentiates in the input embeddings: drop last_k")
+    run = CURVATURE_MODES[mode] if units is None else partial({"exact": _units_exact, "gauss-newton": _units_gauss_newton}[mode], units=units)
     with torch.enable_grad(), in_dtype(model, curvature_dtype), (checkpointed(model) if checkpointing else contextlib.nullcontext()):
-        per = CURVATURE_MODES[mode](model, target, n_probes=n_probes, seed=seed, batch_size=batch_size, last_k=last_k, top_k=top_k,
-                                    rank=rank, estimate=estimate, use_cache=use_cache and not checkpointing, max_memory=max_memory)
+        per = run(model, target, n_probes=n_probes, seed=seed, batch_size=batch_size, last_k=last_k, top_k=top_k,
+                  rank=rank, estimate=estimate, use_cache=use_cache and not checkpointing, max_memory=max_memory)
     S = per.mean(0)
     if not return_se: return S
     se = per.std(0, correction=1) / math.sqrt(n_probes) if n_probes > 1 else torch.full_like(S, float("nan"))

@@ -12,7 +12,8 @@ from .targets import Target, input_embeddings, cache_kwarg, returned_cache, piec
 
 # %% auto #0
 __all__ = ['MASKS', 'TOKEN_MASKS', 'CACHE_CHUNK', 'mask_token_id', 'mask_embedding', 'masked_variants', 'kl_divergence',
-           'kl_information_naive', 'kl_information', 'word_units', 'unit_information']
+           'kl_information_naive', 'kl_information', 'word_units', 'span_units', 'sentence_units', 'context_units',
+           'unit_information']
 
 # %% ../nbs/04_information.ipynb #af2218ee
 MASKS = ("zero", "mean", "pad", "eos", "unk", "delete")
@@ -207,6 +208,68 @@ def _logodds_shift(target:Target):
     "|change of log P(A) - log P(B)| from the clean distribution to each masked one: the information term of a contrastive target."
     tid, cid = target.target_id, target.contrast_id
     return lambda lp, lq: ((lp[:, tid] - lp[:, cid]) - (lq[:, tid] - lq[:, cid])).abs().double()
+
+# %% ../nbs/04_information.ipynb #ce006b5a
+def span_units(offsets:list, # (start, end) of each context token
+               spans:list, # [(start, end), ...] character spans of the context text, sorted or not, not overlapping
+               end:int=None, # where the context text ends (spans must lie inside [0, end))
+               text:str=None, # the text: a gap of white space only joins the unit before it
+              ) -> list:
+    "Context positions grouped by `spans`, in text order; the tokens between spans form one unit per gap."
+    ok = lambda s: isinstance(s, (tuple, list)) and len(s) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in s)
+    if not isinstance(spans, (list, tuple)) or not spans or not all(map(ok, spans)):
+        raise ValueError(f"units={spans!r}: give a non-empty list of (start, end) character spans")
+    spans = sorted(tuple(s) for s in spans)
+    end = max(e for _, e in offsets) if end is None else end
+    for s, e in spans:
+        if not 0 <= s < e <= end: raise ValueError(f"the span ({s}, {e}) is empty or outside the context's characters 0..{end}")
+    for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+        if s2 < e1: raise ValueError(f"the spans ({s1}, {e1}) and ({s2}, {e2}) overlap: give each character to one unit")
+    owner = [next((k for k, (s, e) in enumerate(spans) if a < e and b > s), None) if b > a else None for a, b in offsets]
+    for i in range(len(owner)):   # a token without characters (BOS) joins the token after it
+        if offsets[i][1] <= offsets[i][0]: owner[i] = next((owner[j] for j in range(i + 1, len(owner)) if offsets[j][1] > offsets[j][0]), None)
+    units, last = [], object()
+    for i, o in enumerate(owner):
+        if o is None or o != last: units.append([i])
+        else: units[-1].append(i)
+        last = o if o is not None else object()   # consecutive tokens outside every span: one gap unit
+    if any(k not in owner for k in range(len(spans))): raise ValueError("a span holds no token of the context: widen it")
+    return _merge_gaps(units, owner, offsets, text)
+
+# %% ../nbs/04_information.ipynb #c5d7705a
+def _merge_gaps(units:list, owner:list, offsets:list, text:str=None) -> list:
+    "Join consecutive units outside every span into one gap unit; a gap of white space only joins the unit before it."
+    blank = lambda u: text is not None and not "".join(text[offsets[i][0]:offsets[i][1]] for i in u).strip()
+    out = []
+    for u in units:
+        gap = owner[u[0]] is None
+        if out and gap and (owner[out[-1][0]] is None or blank(u)): out[-1].extend(u)
+        else: out.append(list(u))
+    return out
+
+# %% ../nbs/04_information.ipynb #b4e1ab79
+def sentence_units(offsets:list, # (start, end) of each context token
+                   text:str, # the text the offsets index into
+                   end:int=None # where the context ends in `text`
+                  ) -> list:
+    "Context positions grouped into sentences: a sentence ends at . ! or ? before white space, or at a line break."
+    import re
+    end = max(e for _, e in offsets) if end is None else end
+    cuts = [0] + [m.end() for m in re.finditer(r"[.!?]+(?=\s)|\n+", text[:end])] + [end]
+    strip = lambda a, b: (a + len(text[a:b]) - len(text[a:b].lstrip()), b - len(text[a:b]) + len(text[a:b].rstrip()))
+    spans = [strip(a, b) for a, b in zip(cuts, cuts[1:]) if text[a:b].strip()]   # a sentence without the white space around it
+    spans = [s for s in spans if any(x < s[1] and y > s[0] for x, y in offsets if y > x)]   # each holds a token
+    return span_units(offsets, spans, end, text) if spans else [list(range(len(offsets)))]
+
+# %% ../nbs/04_information.ipynb #c6bd4b66
+def context_units(target:Target, units) -> list:
+    "Groups of context positions for `units`: 'words', 'sentences', or [(start, end), ...] character spans of `target.text`."
+    end = target.offsets[target.target_pos][0] if target.offsets[target.target_pos][1] > 0 else None
+    offs = target.context_offsets
+    if units == "words": return word_units(target.context_tokens, offs)
+    if units == "sentences": return sentence_units(offs, target.text, end)
+    if isinstance(units, str): raise ValueError(f"units={units!r}: use 'words', 'sentences' or a list of (start, end) character spans")
+    return span_units(offs, units, end, target.text)
 
 # %% ../nbs/04_information.ipynb #8baa61c8
 @torch.no_grad()
