@@ -70,12 +70,7 @@ def _heta_options(args) -> dict:
                 seed=args.seed, normalize=args.normalize, beta=args.beta, gamma=args.gamma, window=args.window,
                 batch_size=args.batch_size)
 
-def _explainer(args):
-    from heta.models import load_model
-    from heta.attribution import HETA
-    model, tok = load_model(args.model, **_load_options(args))
-    return HETA(model, tok, **_heta_options(args), progress=not args.quiet)
-
+# %% ../nbs/11_cli.ipynb #e65d9b4b
 def _write(a, args):
     if args.json: a.save(args.json); print(f"wrote {args.json}")  # save() creates the folder
     if args.html:
@@ -83,6 +78,13 @@ def _write(a, args):
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)
         Path(args.html).write_text("<!doctype html><meta charset='utf-8'><title>heta</title>" + a._repr_html_(), encoding="utf-8")
         print(f"wrote {args.html}")
+
+# %% ../nbs/11_cli.ipynb #d5d65bc6
+def _explainer(args):
+    from heta.models import load_model
+    from heta.attribution import HETA
+    model, tok = load_model(args.model, **_load_options(args))
+    return HETA(model, tok, **_heta_options(args), progress=not args.quiet)
 
 def cmd_attribute(args):
     if args.batch: return cmd_batch(args)   # `heta attribute --batch FILE` (below)
@@ -243,19 +245,7 @@ def _positive(kind):
     parse.__name__ = f"positive {kind.__name__}"
     return parse
 
-class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    "`--help` shows each option's default, except where there is none to show (None, False)."
-    def _get_help_string(self, action):
-        return action.help if action.default in (None, False) else super()._get_help_string(action)
-
-def torch_threads(n:int=None) -> int:
-    "Torch threads for a command: `n` (--threads), else OMP_NUM_THREADS, else the usable cores but one (at least one)."
-    import os
-    if n: return n
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0: return int(os.environ["OMP_NUM_THREADS"])
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores - 1)   # leave a core to the rest of the machine: a busy core slows every torch thread
-
+# %% ../nbs/11_cli.ipynb #3fbf5061
 _MIN_WINDOW = 8   # the smallest window `Explainer` accepts (chapter 05); the check below holds the two together
 
 def _window(v):
@@ -265,6 +255,23 @@ def _window(v):
     if n < _MIN_WINDOW: raise argparse.ArgumentTypeError(f"{v!r} is too small: give at least {_MIN_WINDOW} tokens, 'auto' or 'none'")
     return n
 
+def _weight(v):
+    "--beta/--gamma: a finite number >= 0."
+    try: x = float(v)
+    except ValueError: raise argparse.ArgumentTypeError(f"{v!r} is not a number")
+    if not (x >= 0 and x != float("inf")): raise argparse.ArgumentTypeError(f"{v!r} must be a finite number >= 0")
+    return x
+
+# %% ../nbs/11_cli.ipynb #6e49f8e4
+def torch_threads(n:int=None) -> int:
+    "Torch threads for a command: `n` (--threads), else OMP_NUM_THREADS, else the usable cores but one (at least one)."
+    import os
+    if n: return n
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0: return int(os.environ["OMP_NUM_THREADS"])
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)   # leave a core to the rest of the machine: a busy core slows every torch thread
+
+# %% ../nbs/11_cli.ipynb #549126ca
 # The package's option names, copied so that building the parser imports no torch (an option error then takes well
 # under a second); the check after the parser holds them equal to PRESETS, CURVATURE_MODES, MASKS, UNITS, NORMALIZE.
 _CHOICES = dict(preset=("paper", "classic", "grounded"), curvature=("exact", "gauss-newton", "low-rank"),
@@ -272,12 +279,11 @@ _CHOICES = dict(preset=("paper", "classic", "grounded"), curvature=("exact", "ga
 _DEFAULT_PRESET = "grounded"
 _DTYPES = ("float32", "bfloat16", "float16", "fp32", "bf16", "fp16")   # names heta.models.check_dtype accepts
 
-def _weight(v):
-    "--beta/--gamma: a finite number >= 0."
-    try: x = float(v)
-    except ValueError: raise argparse.ArgumentTypeError(f"{v!r} is not a number")
-    if not (x >= 0 and x != float("inf")): raise argparse.ArgumentTypeError(f"{v!r} must be a finite number >= 0")
-    return x
+# %% ../nbs/11_cli.ipynb #13151889
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    "`--help` shows each option's default, except where there is none to show (None, False)."
+    def _get_help_string(self, action):
+        return action.help if action.default in (None, False) else super()._get_help_string(action)
 
 def _common(s, json_default=None, html_default=None):
     s.add_argument("--model", default="smollm2-135m", help="model name or path")
@@ -302,6 +308,7 @@ def _common(s, json_default=None, html_default=None):
     s.add_argument("--no-color", action="store_true", help="plain text instead of ANSI colours")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
 
+# %% ../nbs/11_cli.ipynb #74fee42a
 def build_parser() -> argparse.ArgumentParser:
     import heta
     p = argparse.ArgumentParser(prog="heta", description="HETA: Hessian-Enhanced Token Attribution for causal LMs")
@@ -397,6 +404,7 @@ class _Absent:
     def __getattr__(self, name): raise _Reached(name)
     def __call__(self, *a, **k): raise _Reached("call")
 
+# %% ../nbs/11_cli.ipynb #e4e06a4e
 def check_args(args):
     "Refuse, before any model loads, what the package would refuse only after loading one: a ValueError naming the option."
     def check(option, f, *a, **k):   # one of the package's own checks; `option` prefixes its message
@@ -427,6 +435,7 @@ def check_args(args):
         check("--device-map", _device_map, getattr(args, "device_map", None))
         check(None, _load_options, args)   # --device with --device-map
 
+# %% ../nbs/11_cli.ipynb #0b221bc0
 def main(argv=None):
     "Entry point of the `heta` console script: parse and check the arguments (exit code 2 on an option error), then run."
     p = build_parser()

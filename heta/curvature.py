@@ -68,6 +68,7 @@ def _objective(model, target, last_k:int=None, full:bool=False):
         finally: hk.remove()
     return f, box["h"]
 
+# %% ../nbs/03_hessian.ipynb #23ffc9c1
 def hessian_sensitivity_naive(model, target, n_probes:int=10, seed:int=0, last_k:int=None) -> torch.Tensor:
     "Reference S_i: one double-backward pass per (token, probe) pair, in plain Python loops."
     f, X = _objective(model, target, last_k)

@@ -24,6 +24,7 @@ def _word(rng, n=2, cap=True):
     w = "".join(rng.choice(_SYL) for _ in range(n))
     return w.capitalize() if cap else w
 
+# %% ../nbs/08a_data.ipynb #473d0722
 RELATIONS = [
     dict(name="town", fact="{n} moved to the town of {a} last spring.", question="Which town did {n} move to?", kind="word"),
     dict(name="parrot", fact="{n} has a small parrot called {a}.", question="What is the name of {n}'s parrot?", kind="word"),
@@ -51,6 +52,7 @@ def _answer(rng, kind):
     if kind == "code": return str(rng.randint(1000, 9999))
     return rng.choice(_KINDS[kind])
 
+# %% ../nbs/08a_data.ipynb #b0fcd8b8
 def _draw(rng, rel):
     "Names, answers and passages for one item (evidence first in the lists)."
     first = [_word(rng, 2) for _ in range(2)]
@@ -65,6 +67,7 @@ def _clean(first, names, answers, passages) -> bool:
     return (first[0] != first[1] and answers[0] != answers[1] and answers[0] not in passages[1]
             and answers[1] not in passages[0] and not any(a in n for a in answers for n in names))
 
+# %% ../nbs/08a_data.ipynb #2a5f7bdd
 def make_item(rng:random.Random, idx:int) -> dict:
     "One curated item: two passages (evidence, distractor), a question, the answer, and character spans."
     rel = RELATIONS[idx % len(RELATIONS)]
@@ -104,6 +107,7 @@ def curated_path() -> Path:
     from heta.models import package_dir
     return package_dir("heta")/"assets"/"curated.jsonl"
 
+# %% ../nbs/08a_data.ipynb #d934d6b0
 def validate_item(item:dict) -> dict:
     "Check an item against `CURATED_SCHEMA`; returns it or raises ValueError saying what is wrong."
     missing = [k for k in CURATED_SCHEMA if k not in item]
@@ -117,6 +121,7 @@ def validate_item(item:dict) -> dict:
     if item["answer"] not in c[slice(*item["evidence_span"])]: raise ValueError("the answer is not in the evidence passage")
     return item
 
+# %% ../nbs/08a_data.ipynb #243c10a9
 def read_jsonl(path, validate=validate_item, warn=print,
                line_key:str=None # store each item's line number under this key (before `validate` sees it)
               ) -> list:
@@ -154,6 +159,7 @@ def item_prompt(item:dict, chat:bool) -> str:
     if chat: return f"{item['context']}\n{item['question']} Answer briefly."
     return f"{item['context']}\nQuestion: {item['question']}\nAnswer:"
 
+# %% ../nbs/08a_data.ipynb #99baa2f1
 @dataclass
 class Case:
     "One prepared evaluation case: a single-step target and its annotations as context-token index sets."
@@ -169,6 +175,7 @@ def tokens_in_span(target, span, shift:int=0) -> list:
     from heta.targets import span_tokens   # heta.data imports no torch at module level
     return span_tokens(target.context_offsets, (span[0] + shift, span[1] + shift))
 
+# %% ../nbs/08a_data.ipynb #117507d6
 def answer_case(model, tokenizer, item:dict, chat:bool=None, max_new_tokens:int=16):
     "The Case for a curated item, or None when the answer is not in the model's greedy continuation."
     from heta.targets import greedy_target

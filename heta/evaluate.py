@@ -304,6 +304,7 @@ def _boot(values, stat, seed:int, n:int=1000):
     bs = bs[np.isfinite(bs)]
     return (float(np.percentile(bs, 2.5)), float(np.percentile(bs, 97.5))) if len(bs) else (float("nan"), float("nan"))
 
+# %% ../nbs/08b_benchmark.ipynb #a6eeb519
 def summarise(records:list, methods:list=None, seed:int=0):
     "DataFrame (one row per method): each metric's mean with 95% bootstrap CI, and the soft metrics' ln-ratio to random."
     import pandas as pd
@@ -334,6 +335,7 @@ def summarise(records:list, methods:list=None, seed:int=0):
     if not rows: return pd.DataFrame(columns=["n"]).rename_axis("method")
     return pd.DataFrame(rows).set_index("method")
 
+# %% ../nbs/08b_benchmark.ipynb #3401e534
 def to_markdown(table, title:str="") -> str:
     "The summary as a markdown table: mean [95% CI] per metric, best value per column in bold."
     cols = [c for c in ("soft_ns", "soft_nc", "ln_soft_ns", "ln_soft_nc", "dsa", "f1", "mrr", "top1", "ap", "clause_mass",
@@ -355,6 +357,7 @@ def to_markdown(table, title:str="") -> str:
                   f"{rule})." if table.attrs['dropped'] else ".")]
     return "\n".join(lines) + "\n"
 
+# %% ../nbs/08b_benchmark.ipynb #feecb4b4
 def plot_summary(table, path=None, title:str=""):
     "One panel per metric: each method's mean with its 95% interval."
     import matplotlib; matplotlib.use("Agg", force=False)

@@ -387,6 +387,7 @@ def find_spans(text:str, *phrases:str) -> list:
         while i >= 0: out.append((i, i + len(ph))); i = text.find(ph, i + 1)
     return out
 
+# %% ../nbs/07_metrics.ipynb #ff7e403e
 def token_set(segment, # token indices [i, ...] or character spans [(start, end), ...]
               n:int, # context tokens
               offsets:list=None # (start, end) per token, needed for character spans
@@ -402,6 +403,7 @@ def token_set(segment, # token indices [i, ...] or character spans [(start, end)
         return sorted({i for i, (a, b) in enumerate(offsets[:n]) for (s, e) in seg if a < e and b > s})
     raise ValueError("a segment is a list of token indices [3, 4] or of character spans [(10, 24)], not a mix")
 
+# %% ../nbs/07_metrics.ipynb #e2fccb52
 def _segments(scores, segments:tuple, offsets:list=None, signed:str="abs") -> tuple:
     "The checked non-negative scores and each segment's token indices (offsets taken from an Attribution when not given)."
     if offsets is None and isinstance(scores, Attribution): offsets = scores.offsets
@@ -549,42 +551,31 @@ def paraphrase_agreement(a:Attribution, # attribution of one phrasing
     return spearman(f(np.array([wa[i][3] for i, _ in pairs])), f(np.array([wb[j][3] for _, j in pairs])))
 
 # %% ../nbs/07_metrics.ipynb #c4c44e54
-COMPARE_METRICS = ("soft", "hard", "curves")
+def _example_metrics(model, a, t, # the model, one method's attribution and its target
+                     e:dict, # the example: its "gold", "evidence" and "distractor" when it has them
+                     metrics, draws:int, seed:int, points:int, insertion:bool, batch_size:int # as in `compare`
+                    ) -> dict:
+    "The metrics of one attribution on one example, with its time: one row of `compare`'s per-example table."
+    r = {"seconds": a.seconds}
+    if "soft" in metrics:
+        so = soft_scores(model, a.scores, t, draws=draws, seed=seed, batch_size=batch_size)
+        r.update(soft_ns=so["soft_ns"], soft_nc=so["soft_nc"])
+    if "hard" in metrics:
+        h = hard_scores(model, a.scores, t, batch_size=batch_size); r.update(aopc_comp=h["aopc_comp"], aopc_suff=h["aopc_suff"])
+    if "curves" in metrics:
+        c = curves(model, a.scores, t, points=points, insertion=insertion, batch_size=batch_size)
+        r.update({k: c[k] for k in ("deletion_auc", "insertion_auc") if k in c})
+    if "gold" in e: r["token_f1"] = token_f1(a.scores, e["gold"])
+    if "evidence" in e: r["dsa"] = dsa(a.scores, e["evidence"], e["distractor"])
+    return r
 
-def compare(model, tokenizer, # the model and its tokenizer
-            examples:list, # dicts with "text" and "target" (optional "gold", "evidence", "distractor": token indices)
-            methods:list, # names for `heta.baselines.make_explainer`
-            options:dict=None, # per-method options {name: {...}}
-            metrics=COMPARE_METRICS, # which families: "soft", "hard", "curves"
-            draws:int=4, seed:int=0, # soft metrics: masks per example, and the seed of masks and random baseline
-            points:int=None, insertion:bool=True, # curves
-            batch_size:int=32):
-    "Mean metrics per method over the examples (a pandas DataFrame, one row per method)."
+# %% ../nbs/07_metrics.ipynb #a169d5a9
+def _compare_table(rows:dict, # method -> its per-example rows (`_example_metrics`)
+                   rand:list, # the random baseline's soft scores per example
+                   metrics) -> "pd.DataFrame":
+    "`compare`'s table: each metric's mean per method, under the names it prints; the rows and the random baseline in `attrs`."
     import pandas as pd
-    from heta.baselines import make_explainer
-    from heta.targets import make_target
-    bad = set(metrics) - set(COMPARE_METRICS)
-    if bad: raise ValueError(f"unknown metric families {sorted(bad)}: use {COMPARE_METRICS}")
-    options = options or {}
-    exps = {m: make_explainer(m, model, tokenizer, **options.get(m, {})) for m in methods}
-    rng, rows, rand = np.random.default_rng(seed), {m: [] for m in methods}, []
-    for e in examples:
-        t = make_target(tokenizer, e["text"], e["target"])
-        if "soft" in metrics: rand.append(soft_random(model, t, rng, draws=draws, seed=seed, batch_size=batch_size))
-        for m, ex in exps.items():
-            a = ex.attribute_target(t)
-            r = {"seconds": a.seconds}
-            if "soft" in metrics:
-                so = soft_scores(model, a.scores, t, draws=draws, seed=seed, batch_size=batch_size)
-                r.update(soft_ns=so["soft_ns"], soft_nc=so["soft_nc"])
-            if "hard" in metrics:
-                h = hard_scores(model, a.scores, t, batch_size=batch_size); r.update(aopc_comp=h["aopc_comp"], aopc_suff=h["aopc_suff"])
-            if "curves" in metrics:
-                c = curves(model, a.scores, t, points=points, insertion=insertion, batch_size=batch_size)
-                r.update({k: c[k] for k in ("deletion_auc", "insertion_auc") if k in c})
-            if "gold" in e: r["token_f1"] = token_f1(a.scores, e["gold"])
-            if "evidence" in e: r["dsa"] = dsa(a.scores, e["evidence"], e["distractor"])
-            rows[m].append(r)
+    methods = list(rows)
     out = {}
     for m in methods:
         df, rec = pd.DataFrame(rows[m]), {}
@@ -603,3 +594,29 @@ def compare(model, tokenizer, # the model and its tokenizer
     if "soft" in metrics:
         table.attrs["random"] = {"Soft-NS": float(np.mean([r["soft_ns"] for r in rand])), "Soft-NC": float(np.mean([r["soft_nc"] for r in rand]))}
     return table
+
+# %% ../nbs/07_metrics.ipynb #d85888bf
+COMPARE_METRICS = ("soft", "hard", "curves")
+
+def compare(model, tokenizer, # the model and its tokenizer
+            examples:list, # dicts with "text" and "target" (optional "gold", "evidence", "distractor": token indices)
+            methods:list, # names for `heta.baselines.make_explainer`
+            options:dict=None, # per-method options {name: {...}}
+            metrics=COMPARE_METRICS, # which families: "soft", "hard", "curves"
+            draws:int=4, seed:int=0, # soft metrics: masks per example, and the seed of masks and random baseline
+            points:int=None, insertion:bool=True, # curves
+            batch_size:int=32):
+    "Mean metrics per method over the examples (a pandas DataFrame, one row per method)."
+    from heta.baselines import make_explainer
+    from heta.targets import make_target
+    bad = set(metrics) - set(COMPARE_METRICS)
+    if bad: raise ValueError(f"unknown metric families {sorted(bad)}: use {COMPARE_METRICS}")
+    options = options or {}
+    exps = {m: make_explainer(m, model, tokenizer, **options.get(m, {})) for m in methods}
+    rng, rows, rand = np.random.default_rng(seed), {m: [] for m in methods}, []
+    for e in examples:
+        t = make_target(tokenizer, e["text"], e["target"])
+        if "soft" in metrics: rand.append(soft_random(model, t, rng, draws=draws, seed=seed, batch_size=batch_size))
+        for m, ex in exps.items():
+            rows[m].append(_example_metrics(model, ex.attribute_target(t), t, e, metrics, draws, seed, points, insertion, batch_size))
+    return _compare_table(rows, rand, metrics)

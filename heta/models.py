@@ -210,6 +210,7 @@ def _heads(cfg):
     dh = getattr(cfg, "head_dim", None) or d // H
     return H, kv, dh
 
+# %% ../nbs/00_models.ipynb #15135393
 def _linear_out_proj(name):
     "W_O per head from an nn.Linear (weight is (d_out, d_in))."
     def f(attn, cfg):
@@ -225,6 +226,7 @@ def _linear_values(name):
         return _get(attn, name)(x).unflatten(-1, (kv, dh))
     return f
 
+# %% ../nbs/00_models.ipynb #57688e24
 def _gpt2_values(attn, x, cfg):
     "GPT-2 fuses q, k, v into one Conv1D of width 3d: v is the last third."
     H, kv, dh = _heads(cfg)
@@ -235,6 +237,7 @@ def _gpt2_out_proj(attn, cfg):
     W = attn.c_proj.weight  # Conv1D stores (d_in, d_out)
     return W.reshape(H, dh, W.shape[1])
 
+# %% ../nbs/00_models.ipynb #94efd40c
 def _neox_values(attn, x, cfg):
     "GPT-NeoX interleaves per head: view (H, 3*dh) and take the last dh of each head."
     H, kv, dh = _heads(cfg)
@@ -245,6 +248,7 @@ def _phi3_values(attn, x, cfg):
     H, kv, dh = _heads(cfg)
     return attn.qkv_proj(x)[..., (H + kv)*dh:].unflatten(-1, (kv, dh))
 
+# %% ../nbs/00_models.ipynb #48761483
 _llama_like = Adapter("model.layers", "input_layernorm", "self_attn", _linear_values("v_proj"), _linear_out_proj("o_proj"))
 ADAPTERS = {
     "gpt2": Adapter("transformer.h", "ln_1", "attn", _gpt2_values, _gpt2_out_proj),
@@ -418,6 +422,7 @@ def _quiet(on:bool=True):
     finally:
         if on and was: hf_logging.enable_progress_bar()
 
+# %% ../nbs/00_models.ipynb #9d1e18cc
 def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-135m", "gemma3-270m", a hub name, a local path, a loaded model, or one inside nnsight
                device=None, # e.g. "cpu", "cuda"
                dtype=None, # e.g. torch.float32; default: the checkpoint's (fp32 for the built-in models)

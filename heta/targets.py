@@ -65,6 +65,7 @@ def _encode(tokenizer, text:str, add_special_tokens=True):
         ids.pop(); offs.pop()  # a trailing EOS added by the post-processor
     return ids, offs
 
+# %% ../nbs/01_targets.ipynb #75e72e8a
 def _token_texts(tokenizer, ids, offs, text):
     """Each token's text. A token owns the gap before it (so " cut" keeps its space even when the tokenizer's
     offsets exclude whitespace), the texts tile `text` exactly, and tokens without a span (BOS) are decoded."""
@@ -76,6 +77,7 @@ def _token_texts(tokenizer, ids, offs, text):
         else: out.append(tokenizer.decode([i]))
     return out
 
+# %% ../nbs/01_targets.ipynb #feb7af68
 def _chat(tokenizer, text):
     "Apply the tokenizer's chat template to a single user message."
     if not getattr(tokenizer, "chat_template", None):
@@ -89,6 +91,37 @@ def _check_text(text):
     if not isinstance(text, str): raise ValueError(f"text={text!r}: give the context as a string, e.g. 'The cat sat on the'")
     if not text.strip(): raise ValueError("the text is empty: give the context whose tokens should explain the target")
 
+# %% ../nbs/01_targets.ipynb #ce9ae92d
+def _continuation_target(tokenizer, text:str, target:str, span:tuple) -> Target:
+    "The Target of a continuation string after `text` (tokenised together), refused where the split is ill-defined."
+    if not isinstance(target, str): raise ValueError(f"target={target!r}: give the continuation as a string, e.g. ' slice'")
+    if not target: raise ValueError("the target string is empty: give the continuation to explain, e.g. ' slice'")
+    if not target.strip(" "):   # a newline or tab is a real prediction; a bare space is nearly always a slip
+        raise ValueError(f"the target {target!r} is only spaces: give a word, e.g. ' slice' (a newline target, '\\n', is fine)")
+    full = text + target
+    ids, offs = _encode(tokenizer, full)
+    cut = len(text)
+    if any(s < cut < e for s, e in offs):   # checked first: a merged token is the usual reason nothing starts at the cut
+        hint = (f"move the space into the target (text {text.rstrip()!r}, target {' ' + target.lstrip()!r})"
+                if text[-1:].isspace() else "start the target at a token boundary, usually with a leading space (e.g. ' slice')")
+        raise ValueError(f"the target {target!r} merges with the end of the text into one token, so the split is ill-defined: {hint}")
+    first = next((j for j, (s, e) in enumerate(offs) if s >= cut and e > s), None)
+    if first is None:
+        raise ValueError(f"the target {target!r} tokenises to nothing after the text: give a non-empty continuation")
+    if first == 0: raise ValueError("the text tokenises to nothing before the target")
+    return Target(full, torch.tensor(ids), offs, first, len(ids) - first, source_span=span)
+
+# %% ../nbs/01_targets.ipynb #57c854b3
+def _position_target(tokenizer, text:str, target_pos:int, span:tuple) -> Target:
+    "The Target of the token at `target_pos` inside `text`."
+    ids, offs = _encode(tokenizer, text)
+    n = len(ids)
+    if not isinstance(target_pos, int) or not 1 <= target_pos < n:
+        raise ValueError(f"target_pos={target_pos!r} is outside 1..{n-1}: the text has {n} tokens and token 0 has "
+                         "no context to explain it (use a position from 1 to the last token)")
+    return Target(text, torch.tensor(ids), offs, target_pos, 1, source_span=span)
+
+# %% ../nbs/01_targets.ipynb #b959ce08
 def make_target(tokenizer, # a fast Hugging Face tokenizer
                 text:str, # the context (prompt)
                 target:str=None, # a continuation string after `text`, e.g. " slice"
@@ -102,30 +135,8 @@ def make_target(tokenizer, # a fast Hugging Face tokenizer
                          "the text); for the model's own continuation use greedy_target(model, tokenizer, text, n)")
     span = (0, len(text))
     if chat: text, span = _chat(tokenizer, text)
-    if target is not None:
-        if not isinstance(target, str): raise ValueError(f"target={target!r}: give the continuation as a string, e.g. ' slice'")
-        if not target: raise ValueError("the target string is empty: give the continuation to explain, e.g. ' slice'")
-        if not target.strip(" "):   # a newline or tab is a real prediction; a bare space is nearly always a slip
-            raise ValueError(f"the target {target!r} is only spaces: give a word, e.g. ' slice' (a newline target, '\\n', is fine)")
-        full = text + target
-        ids, offs = _encode(tokenizer, full)
-        cut = len(text)
-        if any(s < cut < e for s, e in offs):   # checked first: a merged token is the usual reason nothing starts at the cut
-            hint = (f"move the space into the target (text {text.rstrip()!r}, target {' ' + target.lstrip()!r})"
-                    if text[-1:].isspace() else "start the target at a token boundary, usually with a leading space (e.g. ' slice')")
-            raise ValueError(f"the target {target!r} merges with the end of the text into one token, so the split is ill-defined: {hint}")
-        first = next((j for j, (s, e) in enumerate(offs) if s >= cut and e > s), None)
-        if first is None:
-            raise ValueError(f"the target {target!r} tokenises to nothing after the text: give a non-empty continuation")
-        if first == 0: raise ValueError("the text tokenises to nothing before the target")
-        tgt = Target(full, torch.tensor(ids), offs, first, len(ids) - first, source_span=span)
-    else:
-        ids, offs = _encode(tokenizer, text)
-        n = len(ids)
-        if not isinstance(target_pos, int) or not 1 <= target_pos < n:
-            raise ValueError(f"target_pos={target_pos!r} is outside 1..{n-1}: the text has {n} tokens and token 0 has "
-                             "no context to explain it (use a position from 1 to the last token)")
-        tgt = Target(text, torch.tensor(ids), offs, target_pos, 1, source_span=span)
+    tgt = (_continuation_target(tokenizer, text, target, span) if target is not None
+           else _position_target(tokenizer, text, target_pos, span))
     if max_length is not None and tgt.target_pos + tgt.n_steps - 1 > max_length:
         raise ValueError(f"the text is {tgt.target_pos + tgt.n_steps - 1} tokens, over the model's window of {max_length}: "
                          "shorten it or attribute with windowing (HETA(..., window=...))")

@@ -62,6 +62,7 @@ def _train_batch(rng, tok, batch:int, n_queries:int):
     for j, (s, a) in enumerate(seqs): x[j, :len(s)] = torch.tensor(s); mask[j, a] = True
     return x, mask
 
+# %% ../nbs/01b_toy_model.ipynb #29a8f41b
 def toy_config():
     from transformers import GPT2Config
     tok = toy_tokenizer()
@@ -69,6 +70,7 @@ def toy_config():
                       resid_pdrop=0., embd_pdrop=0., attn_pdrop=0., bos_token_id=tok.eos_token_id,
                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
 
+# %% ../nbs/01b_toy_model.ipynb #57f6db51
 def train_toy(steps:int=1500, seed:int=0, lr:float=1e-3, batch:int=64, n_queries:int=4, log_every:int=250):
     "Train the toy GPT-2 from scratch (deterministic for a given seed on one thread); returns (model, log)."
     from transformers import GPT2LMHeadModel

@@ -77,6 +77,7 @@ _TARGET = "outline:2px solid #222;padding:2px 3px;border-radius:3px;margin-left:
 def _rgb(c) -> str: return "rgb({},{},{})".format(*c)
 def _fg(u:float) -> str: return "#fff" if abs(u) >= 0.6 else "#111"
 
+# %% ../nbs/09_viewers.ipynb #74190c3a
 def _clip_note(clip:float, scores) -> str:
     "What the legend says about saturation, e.g. ' · colour saturates at p90 of |score|, 2 tokens above'."
     if clip >= 1: return ""
@@ -93,6 +94,7 @@ def legend_html(m:float, signed:bool, label:str="score", target:bool=True, note:
             f'vertical-align:middle;border:1px solid #999;background:linear-gradient(to right,{grad})"></span> {m:.3g}'
             + html.escape(note) + (" &nbsp; boxed: target" if target else "") + "</div>")
 
+# %% ../nbs/09_viewers.ipynb #1122ecf6
 def _span(eid:str, i:int, t:str, s:float, x:float) -> str:
     "One coloured token: its text, its index and score (tooltip, `data-score`), coloured by its unit score `x`."
     tip = html.escape(f"{i}: {t!r} score {float(s):.4g}")
@@ -129,6 +131,7 @@ def html_heatmap(tokens:list, # each context token's text
     parts.append("</div>")
     return "".join(parts)
 
+# %% ../nbs/09_viewers.ipynb #f47fb2c9
 def html_page(*fragments:str, title:str="heta") -> str:
     "A complete UTF-8 HTML document holding the fragments (for a static file)."
     body = "\n".join(fragments)
@@ -222,6 +225,7 @@ def normalise(x, how:str="max") -> np.ndarray:
         return r / (x.size - 1)
     raise ValueError(f"unknown normalisation {how!r}: use one of {list(NORMS)}")
 
+# %% ../nbs/09_viewers.ipynb #ccaf2d22
 @dataclasses.dataclass
 class Row:
     "What one picture shows: display texts, their offsets, values, and the target."
@@ -235,6 +239,7 @@ def n_rows(a) -> int:
     "Number of targets: rows of a generation matrix, else 1."
     return a.scores.shape[0] if a.scores.ndim == 2 else 1
 
+# %% ../nbs/09_viewers.ipynb #b9b43e25
 def attribution_row(a, # an Attribution
                     row:int=0, # which generated token (a generation matrix); 0 otherwise
                     component:str="scores", # "scores", "gate", "curvature" or "information"
@@ -254,6 +259,7 @@ def attribution_row(a, # an Attribution
         return Row(labels[:C], list(a.offsets[:C]), v[row, :C], t["text"], row)
     return Row(labels, list(a.offsets), v, a.target["text"], 0)
 
+# %% ../nbs/09_viewers.ipynb #8cefd93a
 def word_row(a, row:int=0, component:str="scores") -> Row:
     "`attribution_row` with sub-word values summed into words (by `Attribution.words`)."
     r = attribution_row(a, row, component)
@@ -346,6 +352,9 @@ def _keep(values, max_tokens:int) -> list:
     idx = np.argsort(-np.abs(np.asarray(values)), kind="stable")[:max_tokens]
     return sorted(int(i) for i in idx)
 
+# %% ../nbs/09_viewers.ipynb #d538cf4d
+def _hex(c) -> str: return "#{:02x}{:02x}{:02x}".format(*c)
+
 def _grouped_bars(ax, labels:list, series:list, ylabel:str, title:str, colors:list=None):
     "One group of bars per token, one bar per (name, values) series."
     n, k = len(labels), len(series)
@@ -359,6 +368,7 @@ def _grouped_bars(ax, labels:list, series:list, ylabel:str, title:str, colors:li
     ax.set_ylabel(ylabel); ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)   # outside: never hides a bar
 
+# %% ../nbs/09_viewers.ipynb #bbdacd20
 def plot_components(a, # an Attribution with HETA components
                     row:int=0, # target row of a generation matrix
                     ax=None, # draw here instead of a new figure
@@ -381,8 +391,6 @@ def plot_components(a, # an Attribution with HETA components
     lo = min(0., min(float(v.min(initial=0.)) for _, v in series))
     ax.set_ylim(lo * 1.1 if lo < 0 else 0., 1.05)
     return fig
-
-def _hex(c) -> str: return "#{:02x}{:02x}{:02x}".format(*c)
 
 # %% ../nbs/09_viewers.ipynb #934541ba
 def plot_generation(a, # an Attribution from `attribute(..., generate=n)`
@@ -462,6 +470,20 @@ def topk_html(rows:list, # (index, text, value, raw) per unit
     out.append("</table>")
     return "".join(out)
 
+# %% ../nbs/09_viewers.ipynb #e83cfe54
+def _explorer_sources(attrs:list) -> dict:
+    "The explorer's `show` choices: display name -> (attribution, component); the first HETA record's components keep their plain names."
+    sources, seen, first = {}, {}, True
+    for a in attrs:
+        seen[a.method] = seen.get(a.method, 0) + 1
+        name = a.method if seen[a.method] == 1 else f"{a.method} ({seen[a.method]})"
+        sources[name] = (a, "scores")
+        if a.gate is not None:
+            for c in ("gate", "curvature", "information"):
+                if getattr(a, c) is not None: sources[c if first else f"{name}: {c}"] = (a, c)
+            first = False
+    return sources
+
 # %% ../nbs/09_viewers.ipynb #15a360f3
 class Explorer:
     "An ipywidgets app: target, component, scale, word/sub-word and top-k controls over a heatmap and a ranking table."
@@ -475,16 +497,7 @@ class Explorer:
         attrs = list(attributions) if isinstance(attributions, (list, tuple)) else [attributions]
         _same_tokens({f"{i}: {a.method}": a for i, a in enumerate(attrs)})
         if norm not in NORMS: raise ValueError(f"unknown normalisation {norm!r}: use one of {list(NORMS)}")
-        self.attributions, self.uid = attrs, uid
-        self.sources, seen, first = {}, {}, True   # display name -> (attribution, component)
-        for a in attrs:
-            seen[a.method] = seen.get(a.method, 0) + 1
-            name = a.method if seen[a.method] == 1 else f"{a.method} ({seen[a.method]})"
-            self.sources[name] = (a, "scores")
-            if a.gate is not None:
-                for c in ("gate", "curvature", "information"):
-                    if getattr(a, c) is not None: self.sources[c if first else f"{name}: {c}"] = (a, c)
-                first = False
+        self.attributions, self.uid, self.sources = attrs, uid, _explorer_sources(attrs)
         a0 = attrs[0]
         if n_rows(a0) > 1: opts = [(f"{j}: {t['text']!r}", j) for j, t in enumerate(a0.targets)]
         else: opts = [(repr(a0.target["text"]), 0)]
@@ -502,49 +515,60 @@ class Explorer:
         for w in (self.target, self.component, self.norm, self.level, self.k): w.observe(self._update, names="value")
         self._update()
 
-    def current(self, target:int=None, show:str=None, units:str=None) -> Row:
-        "The row, component and units the controls select (or the ones given), before normalisation."
-        a, c = self.sources[self.component.value if show is None else show]
-        row = self.target.value if target is None else target
-        return (word_row if (units or self.level.value) == "words" else attribution_row)(a, row, c)
-
-    def topk(self) -> list:
-        "The ranking shown in the table: (index, text, normalised value), best first."
-        r = self.current()
-        v = normalise(r.values, self.norm.value)
-        order = sorted(range(len(v)), key=lambda i: (-v[i], i))[:self.k.value]
-        return [(i, r.tokens[i], float(v[i])) for i in order]
-
-    def render(self, target:int=None, show:str=None, scale:str=None, units:str=None) -> tuple:
-        "The (heatmap, top-k table) HTML of a choice of controls; by default the current one, which the widgets show."
-        r = self.current(target, show, units)
-        how, name = scale or self.norm.value, show or self.component.value
-        v = normalise(r.values, how)
-        a0 = self.attributions[0]
-        against = f" rather than {a0.target['contrast']!r}" if a0.target.get("contrast") else ""
-        title = f"{name} -> {r.target!r}{against}" + (f" (target {r.row})" if n_rows(a0) > 1 else "")
-        return (html_heatmap(r.tokens, v, target=r.target, title=title, uid=self.uid, label=f"{name} ({how})"),
-                topk_html([(i, t, float(x), float(raw)) for i, (t, x, raw) in enumerate(zip(r.tokens, v, r.values))],
-                          k=self.k.value, uid=self.uid, label=how))
-
     def _update(self, change=None): self.heatmap.value, self.table.value = self.render()
 
-    @property
-    def html(self) -> str:
-        "The heatmap HTML currently shown."
-        return self.heatmap.value
-    @property
-    def table_html(self) -> str:
-        "The top-k table HTML currently shown."
-        return self.table.value
-    def _repr_mimebundle_(self, **kwargs):
-        "The widget for Jupyter; for a frontend without widgets, text that points to the static views."
-        return {**self.widget._repr_mimebundle_(**kwargs), "text/plain": repr(self)}
-    def __repr__(self):
-        return (f"Explorer({list(self.sources)}, target={self.target.value}, show={self.component.value!r})\n"
-                "Its controls are ipywidgets and need a Jupyter frontend. Elsewhere use the static views: "
-                "attribution._repr_html_() (the heatmap; every generated token of a generation) or "
-                "explorer.save_html('explorer.html') (a self-contained page with every view, which works offline).")
+# %% ../nbs/09_viewers.ipynb #3818d3ac
+@patch
+def current(self:Explorer, target:int=None, show:str=None, units:str=None) -> Row:
+    "The row, component and units the controls select (or the ones given), before normalisation."
+    a, c = self.sources[self.component.value if show is None else show]
+    row = self.target.value if target is None else target
+    return (word_row if (units or self.level.value) == "words" else attribution_row)(a, row, c)
+
+@patch
+def render(self:Explorer, target:int=None, show:str=None, scale:str=None, units:str=None) -> tuple:
+    "The (heatmap, top-k table) HTML of a choice of controls; by default the current one, which the widgets show."
+    r = self.current(target, show, units)
+    how, name = scale or self.norm.value, show or self.component.value
+    v = normalise(r.values, how)
+    a0 = self.attributions[0]
+    against = f" rather than {a0.target['contrast']!r}" if a0.target.get("contrast") else ""
+    title = f"{name} -> {r.target!r}{against}" + (f" (target {r.row})" if n_rows(a0) > 1 else "")
+    return (html_heatmap(r.tokens, v, target=r.target, title=title, uid=self.uid, label=f"{name} ({how})"),
+            topk_html([(i, t, float(x), float(raw)) for i, (t, x, raw) in enumerate(zip(r.tokens, v, r.values))],
+                      k=self.k.value, uid=self.uid, label=how))
+
+# %% ../nbs/09_viewers.ipynb #09093999
+@patch
+def topk(self:Explorer) -> list:
+    "The ranking shown in the table: (index, text, normalised value), best first."
+    r = self.current()
+    v = normalise(r.values, self.norm.value)
+    order = sorted(range(len(v)), key=lambda i: (-v[i], i))[:self.k.value]
+    return [(i, r.tokens[i], float(v[i])) for i in order]
+
+@patch(as_prop=True)
+def html(self:Explorer) -> str:
+    "The heatmap HTML currently shown."
+    return self.heatmap.value
+
+@patch(as_prop=True)
+def table_html(self:Explorer) -> str:
+    "The top-k table HTML currently shown."
+    return self.table.value
+
+# %% ../nbs/09_viewers.ipynb #9f2d2825
+@patch
+def _repr_mimebundle_(self:Explorer, **kwargs):
+    "The widget for Jupyter; for a frontend without widgets, text that points to the static views."
+    return {**self.widget._repr_mimebundle_(**kwargs), "text/plain": repr(self)}
+
+@patch
+def __repr__(self:Explorer):
+    return (f"Explorer({list(self.sources)}, target={self.target.value}, show={self.component.value!r})\n"
+            "Its controls are ipywidgets and need a Jupyter frontend. Elsewhere use the static views: "
+            "attribution._repr_html_() (the heatmap; every generated token of a generation) or "
+            "explorer.save_html('explorer.html') (a self-contained page with every view, which works offline).")
 
 # %% ../nbs/09_viewers.ipynb #a7d4e9f3
 @patch
@@ -593,6 +617,25 @@ _PAGE_JS = """(function () {
 # %% ../nbs/09_viewers.ipynb #a3d0e5f9
 _BTN = "font:inherit;font-size:12px;padding:1px 8px;margin:0 1px;border:1px solid #999;border-radius:3px;cursor:pointer"
 
+def _page_controls(uid:str, # the escaped id prefix
+                   labels:list, # the option labels of each dimension: target, show, scale, units
+                   state:list, # the index of the saved option of each dimension
+                  ) -> list:
+    "The page's controls: a menu for target and show, a button group for scale and units, the saved options selected."
+    e, ctl = html.escape, []
+    for dim, name in enumerate(("target", "show", "scale", "units")):
+        if dim < 2:
+            opts = "".join(f'<option value="{i}"{" selected" if i == state[dim] else ""}>{e(l)}</option>' for i, l in enumerate(labels[dim]))
+            ctl.append(f'<label style="margin-right:14px">{name} <select id="{uid}-{name}" data-dim="{dim}"'
+                       f'{" disabled" if len(labels[dim]) < 2 else ""}>{opts}</select></label>')
+        else:
+            ctl.append(f'<span role="group" id="{uid}-{name}" style="margin-right:14px">{name} ' + "".join(
+                f'<button type="button" data-dim="{dim}" data-value="{i}" aria-pressed="{str(i == state[dim]).lower()}" style="{_BTN};'
+                f'background:{"#444" if i == state[dim] else "#f4f4f4"};color:{"#fff" if i == state[dim] else "#111"}">{e(l)}</button>'
+                for i, l in enumerate(labels[dim])) + "</span>")
+    return ctl
+
+# %% ../nbs/09_viewers.ipynb #55e20bb7
 @patch
 def page_html(self:Explorer, title:str="heta explorer", # the page title
               max_views:int=256, # beyond this many views, store a cross through the current one (`page_views`)
@@ -607,17 +650,8 @@ def page_html(self:Explorer, title:str="heta explorer", # the page title
     frags, views = {}, {}
     for view in self.page_views(max_views):
         views[",".join(str(d.index(x)) for d, x in zip(dims, view))] = [frags.setdefault(h, len(frags)) for h in self.render(*view)]
-    uid, e, ctl = html.escape(self.uid), html.escape, []
-    for dim, name in enumerate(("target", "show", "scale", "units")):
-        if dim < 2:
-            opts = "".join(f'<option value="{i}"{" selected" if i == state[dim] else ""}>{e(l)}</option>' for i, l in enumerate(labels[dim]))
-            ctl.append(f'<label style="margin-right:14px">{name} <select id="{uid}-{name}" data-dim="{dim}"'
-                       f'{" disabled" if len(labels[dim]) < 2 else ""}>{opts}</select></label>')
-        else:
-            ctl.append(f'<span role="group" id="{uid}-{name}" style="margin-right:14px">{name} ' + "".join(
-                f'<button type="button" data-dim="{dim}" data-value="{i}" aria-pressed="{str(i == state[dim]).lower()}" style="{_BTN};'
-                f'background:{"#444" if i == state[dim] else "#f4f4f4"};color:{"#fff" if i == state[dim] else "#111"}">{e(l)}</button>'
-                for i, l in enumerate(labels[dim])) + "</span>")
+    uid, e = html.escape(self.uid), html.escape
+    ctl = _page_controls(uid, labels, state)
     n, full = len(views), math.prod(len(x) for x in dims)
     which = (f"all {n} views" if n == full else f"{n} of {full} views (every target and show at the saved scale and units, "
              "every scale and units of the saved target and show)")
