@@ -281,6 +281,14 @@ def _units_gauss_newton(model, target, units, n_probes, seed, top_k=32, **_):
         out[:, j] = torch.einsum("vm,vtd->mtd", c, U[:, u]).abs().sum((1, 2)).cpu()
     return out
 
+# %% ../nbs/03_hessian.ipynb #d7e19206
+def _check_units(units:list, T:int, mode:str, last_k=None):
+    "Refuse units the curvature cannot score: empty units, positions outside the context, low-rank mode, last_k."
+    if mode == "low-rank": raise ValueError("units= works with curvature 'exact' or 'gauss-newton', not 'low-rank'")
+    if not units or any(not u for u in units) or any(not 0 <= i < T for u in units for i in u):
+        raise ValueError(f"units must be non-empty lists of context positions 0..{T-1}")
+    if last_k is not None: raise ValueError("units= differentiates in the input embeddings: drop last_k")
+
 # %% ../nbs/03_hessian.ipynb #472c182d
 CURVATURE_MODES = {"exact": _exact, "gauss-newton": _gauss_newton, "low-rank": _low_rank}
 
@@ -309,12 +317,7 @@ def hessian_sensitivity(model, # a model prepared by heta.models (eager attentio
     if mode == "gauss-newton" and top_k < 1: raise ValueError(f"top_k={top_k} must be >= 1")
     if target.n_steps > 1: target = target.step(0)
     if max_memory is not None: _bytes(max_memory)   # refuse a bad size before any work
-    if units is not None:
-        T = target.target_pos
-        if mode == "low-rank": raise ValueError("units= works with curvature 'exact' or 'gauss-newton', not 'low-rank'")
-        if not units or any(not u for u in units) or any(not 0 <= i < T for u in units for i in u):
-            raise ValueError(f"units must be non-empty lists of context positions 0..{T-1}")
-        if last_k is not None: raise ValueError("units= differentiates in the input embeddings: drop last_k")
+    if units is not None: _check_units(units, target.target_pos, mode, last_k)
     run = CURVATURE_MODES[mode] if units is None else partial({"exact": _units_exact, "gauss-newton": _units_gauss_newton}[mode], units=units)
     with torch.enable_grad(), in_dtype(model, curvature_dtype), (checkpointed(model) if checkpointing else contextlib.nullcontext()):
         per = run(model, target, n_probes=n_probes, seed=seed, batch_size=batch_size, last_k=last_k, top_k=top_k,

@@ -341,8 +341,9 @@ def to_markdown(table, title:str="") -> str:
     cols = [c for c in ("soft_ns", "soft_nc", "ln_soft_ns", "ln_soft_nc", "dsa", "f1", "mrr", "top1", "ap", "clause_mass",
                          "deletion_auc", "insertion_auc") if c in table]
     arrow = lambda c: " ↓" if c in LOWER_IS_BETTER else ""
-    lines = ([f"**{title}**", ""] if title else []) + ["| method | n | " + " | ".join(c + arrow(c) for c in cols) + " | s/case |",
-                                                      "|---|---|" + "---|" * len(cols) + "---|"]
+    secs = "seconds" in table   # a table without the column (a notebook's fresh run) prints no timings
+    lines = ([f"**{title}**", ""] if title else []) + ["| method | n | " + " | ".join(c + arrow(c) for c in cols) + (" | s/case |" if secs else " |"),
+                                                      "|---|---|" + "---|" * len(cols) + ("---|" if secs else "")]
     best = {c: (table[c].min() if c in LOWER_IS_BETTER else table[c].max()) for c in cols}
     for m, r in table.iterrows():
         cells = []
@@ -350,7 +351,7 @@ def to_markdown(table, title:str="") -> str:
             if not np.isfinite(r[c]): cells.append("n/a"); continue
             txt = f"{r[c]:.3f} [{r[c + '_lo']:.2f}, {r[c + '_hi']:.2f}]"
             cells.append(f"**{txt}**" if r[c] == best[c] else txt)
-        lines.append(f"| {m} | {int(r['n'])} | " + " | ".join(cells) + f" | {r['seconds']:.3g} |")
+        lines.append(f"| {m} | {int(r['n'])} | " + " | ".join(cells) + (f" | {r['seconds']:.3g} |" if secs else " |"))
     if "n_cases" in table.attrs:
         rule = table.attrs.get("drop_rule", DROP_RULES["curated"])
         lines += ["", f"{table.attrs['n_cases']} cases" + (f" ({table.attrs['dropped']} of {table.attrs['n_items']} items dropped: "
