@@ -90,7 +90,7 @@ def cmd_attribute(args):
     if args.batch: return cmd_batch(args)   # `heta attribute --batch FILE` (below)
     h = _explainer(args)
     a = h.attribute(args.text, target=args.target, target_pos=args.target_pos, generate=args.generate, chat=args.chat,
-                    contrast=args.contrast)
+                    contrast=args.contrast, units=args.units)
     print(report(a, args.top, color=not args.no_color))
     _write(a, args)
 
@@ -262,6 +262,20 @@ def _weight(v):
     if not (x >= 0 and x != float("inf")): raise argparse.ArgumentTypeError(f"{v!r} must be a finite number >= 0")
     return x
 
+# %% ../nbs/11_cli.ipynb #c68853a9
+def _units(v):
+    "--units: 'words', 'sentences', or a JSON list of [start, end] character spans."
+    if v in ("words", "sentences"): return v
+    import json
+    try: spans = json.loads(v)
+    except json.JSONDecodeError: raise argparse.ArgumentTypeError(f"{v!r}: give words, sentences or spans as JSON, e.g. '[[0, 20], [21, 40]]'")
+    if not (isinstance(spans, list) and spans and all(isinstance(s, list) and len(s) == 2 and all(isinstance(x, int) for x in s) for s in spans)):
+        raise argparse.ArgumentTypeError(f"{v!r}: give a JSON list of [start, end] pairs of integers, e.g. '[[0, 20], [21, 40]]'")
+    spans = sorted(tuple(s) for s in spans)
+    bad = [s for s in spans if not 0 <= s[0] < s[1]] or [f"{a} and {b}" for a, b in zip(spans, spans[1:]) if b[0] < a[1]]
+    if bad: raise argparse.ArgumentTypeError(f"{v!r}: the spans must be non-empty and not overlap ({bad[0]})")
+    return spans
+
 # %% ../nbs/11_cli.ipynb #6e49f8e4
 def torch_threads(n:int=None) -> int:
     "Torch threads for a command: `n` (--threads), else OMP_NUM_THREADS, else the usable cores but one (at least one)."
@@ -323,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--target-pos", type=_positive(int), help="or: index of a token of the text to explain")
     which.add_argument("--generate", type=_positive(int), help="or: explain each of the model's next N greedy tokens")
     s.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template")
+    s.add_argument("--units", type=_units, help="one score per unit: words, sentences, or JSON character spans '[[0, 20], [21, 40]]'")
     s.add_argument("--contrast", help="with --target: explain the target rather than this alternative, e.g. ' piece' (needs --curvature exact or low-rank)")
     s.add_argument("--batch", metavar="FILE", help='or: every line of a JSON-lines file, {"text", "target" (optional), "id" (optional)} '
                    "(resumable; data-parallel under torchrun)")
@@ -374,7 +389,8 @@ def _check_batch(args):
     "--batch: no TEXT, target or single-result option beside it (each line gives its own), and a file with at least one valid line."
     if args.text is not None: raise ValueError("give either a TEXT or --batch FILE, not both")
     given = [o for o, v in (("--target", args.target), ("--target-pos", args.target_pos), ("--generate", args.generate),
-                            ("--json", args.json), ("--html", args.html), ("--contrast", getattr(args, "contrast", None))) if v is not None]
+                            ("--json", args.json), ("--html", args.html), ("--contrast", getattr(args, "contrast", None)),
+                            ("--units", getattr(args, "units", None))) if v is not None]
     if given: raise ValueError(f"{', '.join(given)} cannot go with --batch: each line gives its own \"target\", and the results go to --out")
     read_batch(args.batch, warn=lambda m: None)   # read again, with its messages, when the command runs
 
@@ -422,6 +438,7 @@ def check_args(args):
             check("text", _check_text, args.text)
             if args.target is not None: check("--target", make_target, _Absent(), args.text, target=args.target)
             if args.contrast is not None: check("--contrast", _check_contrast, args)
+            if args.units is not None and args.generate is not None: raise ValueError("argument --units: one target at a time, not with --generate")
         check(None, HETA, _Absent(), _Absent(), **_heta_options(args))   # its messages name the setting: beta=-1.0, unit='word'
     if args.command == "evaluate":
         from heta.evaluate import dataset_items

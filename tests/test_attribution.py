@@ -170,3 +170,23 @@ def test_contrast_survives_windows(models, gpt2_tok):
     a = HETA(models["gpt2"], gpt2_tok, **kw).attribute(text, target=" and", contrast=" but")
     b = HETA(models["gpt2"], gpt2_tok, **kw).attribute(text, target=" and")
     assert a.target["contrast"] == " but" and not np.allclose(a.information, b.information)
+
+def test_cli_units_end_to_end(tmp_path):
+    import contextlib, io
+    from heta.cli import main
+    from heta.attribution import Attribution
+    out = io.StringIO()
+    text = "Cam ordered a pizza. He took it home. He had to cut a"
+    with contextlib.redirect_stdout(out):
+        rc = main(["attribute", text, "--target", " slice", "--units", "sentences", "--model", "tiny-gpt2", "--probes", "2",
+                   "--quiet", "--no-color", "--json", str(tmp_path / "u.json"), "--html", ""])
+    a = Attribution.load(tmp_path / "u.json")
+    assert rc == 0 and a.tokens == ["Cam ordered a pizza.", " He took it home.", " He had to cut a"] and a.settings["units"] == "sentences"
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["attribute", text, "--target", " slice", "--units", "[[4, 19]]", "--model", "tiny-gpt2", "--probes", "2",
+                   "--quiet", "--no-color", "--json", str(tmp_path / "s.json"), "--html", ""])
+    assert rc == 0 and [w.strip() for w in Attribution.load(tmp_path / "s.json").tokens][:2] == ["Cam", "ordered a pizza"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as stop:   # refused by the parser, before any model loads
+        main(["attribute", text, "--target", " slice", "--units", "[[4, 19], [10, 30]]", "--model", "tiny-gpt2", "--quiet"])
+    assert stop.value.code == 2 and "not overlap" in err.getvalue()
