@@ -240,8 +240,11 @@ def in_dtype(model, dtype):
     dtype = check_dtype(dtype)
     tensors = [t for t in [*model.parameters(), *model.buffers()] if t.is_floating_point()]
     if dtype is None or all(t.dtype == dtype for t in tensors): yield model; return
-    if getattr(model, "hf_device_map", None):
-        raise ValueError("curvature_dtype: a model dispatched by a device_map is not cast; give curvature_dtype=None (its own dtype)")
+    if getattr(model, "hf_device_map", None):   # offloaded weights cannot be cast in place: the model's own dtype, said once
+        import warnings
+        warnings.warn(f"a model dispatched by a device_map is not cast to {dtype}: the curvature runs in its own dtype "
+                      "(curvature_options={'curvature_dtype': None} says so and silences this)")
+        yield model; return
     was = [t.dtype for t in tensors]
     for t in tensors: t.data = t.data.to(dtype)
     try: yield model

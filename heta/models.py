@@ -454,7 +454,8 @@ def load_model(name_or_path, # "tiny-gpt2", "tiny-llama", "toy-gpt2", "smollm2-1
             model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="eager", **extra)
         if name in MODEL_NAMES: model.name_or_path = name
         if device_map is not None:                                       # placed (and typed) by the dispatch
-            if set(getattr(model, "hf_device_map", {}).values()) <= {"disk"}:
+            placed = getattr(model, "hf_device_map", None)
+            if placed and set(placed.values()) <= {"disk"}:
                 raise ValueError(f"the device_map put all of {name} on disk (no device had room): give max_memory= per device, a "
                                  "smaller dtype=, or a device_map that keeps at least the embeddings and head on a device")
             return prepare_model(model), tok

@@ -128,3 +128,18 @@ def test_checkpointed_curvature_equals_the_plain_one(models, gpt2_tok, name):
     b = HETA(m, gpt2_tok, **kw, curvature_options={"checkpointing": True}).attribute(TEXT, target=TARGET)
     np.testing.assert_allclose(b.curvature, a.curvature, rtol=1e-4, atol=1e-6 * float(np.abs(a.curvature).max()))
     assert not any(mod.training for mod in m.modules())
+
+def test_dispatched_half_precision_model_keeps_its_dtype_for_the_curvature(tmp_path):
+    from heta.curvature import hessian_sensitivity
+    from heta.models import gpt2_tokenizer
+    from heta.targets import make_target
+    folder = tmp_path/"bf16"
+    tiny_gpt2(init_std=0.2).to(torch.bfloat16).save_pretrained(folder); gpt2_tokenizer().save_pretrained(folder)
+    m, tok = load_model(str(folder), device_map=PARTS, dtype="bf16", offload_folder=str(tmp_path/"off"))
+    t = make_target(tok, TEXT, TARGET)
+    with pytest.warns(UserWarning, match="not cast to torch.float32"): S = hessian_sensitivity(m, t, n_probes=2)
+    assert torch.isfinite(S).all() and next(m.parameters()).dtype == torch.bfloat16
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        hessian_sensitivity(m, t, n_probes=2, curvature_dtype=None)
