@@ -88,6 +88,8 @@ studies: install
 	$(STUDY) readme
 	$(MAKE) readme
 	$(TEST_ENV) $(PY) .ci/nbrun.py --write nbs/studies/grounding.ipynb
+	cd nbs/studies && $(TEST_ENV) ../../$(PY) passages_run.py --model smollm2-135m
+	$(TEST_ENV) $(PY) .ci/nbrun.py --write nbs/studies/passages.ipynb
 	$(VENV)/bin/nbdev_clean
 
 bench: install
