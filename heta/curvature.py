@@ -139,26 +139,31 @@ def _is_oom(e:BaseException) -> bool:
     oom = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t)
     return isinstance(e, oom) or (isinstance(e, RuntimeError) and ("out of memory" in str(e) or "can't allocate memory" in str(e)))
 
-def _block_probe_hvps(f, X, R, batch_size, on_first=None, f_from=None):
-    """For every (token i, probe k): the block i of H (Pi_i R[k, i]); returns (m, T, d). With `f_from`, a chunk whose
-    first token is a runs positions a.. only. Out of memory, the chunks from there on are halved. `on_first(expected_seconds, chunks)`."""
-    m, T, d = R.shape
-    pairs = [(k, i) for i in range(T) for k in range(m)]             # token-major: a chunk covers a few neighbouring tokens
-    todo = [pairs[c:c + batch_size] for c in range(0, len(pairs), batch_size)][::-1]   # a stack, next chunk last
-    work = lambda ch: T - (min(i for _, i in ch) if f_from is not None else 0)       # positions a chunk runs
-    total, n, out, t0 = sum(map(work, todo)), len(todo), torch.empty(m, T, d), time.perf_counter()
+def _chunked(items:list, batch_size:int, run, positions, on_first=None):
+    """`run(chunk)` over `items` in chunks of `batch_size`; out of memory, the chunks from there on are halved (finished ones
+    are kept). `positions(chunk)`: how many positions a chunk runs. `on_first(expected_seconds, chunks)` after the first."""
+    todo = [items[c:c + batch_size] for c in range(0, len(items), batch_size)][::-1]   # a stack, next chunk last
+    total, n, t0 = sum(map(positions, todo)), len(todo), time.perf_counter()
     while todo:
         chunk = todo.pop()
-        try: ks, is_, blocks = _chunk_hvps(f, f_from, X, R, chunk)
+        try: run(chunk)
         except Exception as e:
             if not _is_oom(e): raise
-            if len(chunk) == 1: raise MemoryError(f"one Hessian-vector product over {work(chunk)} positions does not fit in memory: use "
+            if len(chunk) == 1: raise MemoryError(f"one Hessian-vector product over {positions(chunk)} positions does not fit in memory: use "
                                                   "curvature='gauss-newton' (no second derivatives), a smaller window, or a bigger device") from None
             rest, size = chunk + [p for ch in todo[::-1] for p in ch], len(chunk) // 2   # this chunk and the ones after it,
             todo = [rest[c:c + size] for c in range(0, len(rest), size)][::-1]; continue   # in chunks half the size
-        out[ks, is_] = blocks
         if on_first is not None and t0 is not None:                  # later chunks are shorter: scale by their length
-            on_first((time.perf_counter() - t0) * total / work(chunk), n); t0 = None
+            on_first((time.perf_counter() - t0) * total / positions(chunk), n); t0 = None
+
+def _block_probe_hvps(f, X, R, batch_size, on_first=None, f_from=None):
+    """For every (token i, probe k): the block i of H (Pi_i R[k, i]); returns (m, T, d). With `f_from`, a chunk whose
+    first token is a runs positions a.. only."""
+    m, T, d = R.shape
+    out = torch.empty(m, T, d)
+    def run(chunk): ks, is_, blocks = _chunk_hvps(f, f_from, X, R, chunk); out[ks, is_] = blocks
+    pairs = [(k, i) for i in range(T) for k in range(m)]             # token-major: a chunk covers a few neighbouring tokens
+    _chunked(pairs, batch_size, run, lambda ch: T - (min(i for _, i in ch) if f_from is not None else 0), on_first)
     return out
 
 # %% ../nbs/03_hessian.ipynb #d4a6d883
@@ -257,16 +262,16 @@ def _units_exact(model, target, units, n_probes, seed, batch_size, max_memory=No
     f, X = _objective(model, target)
     f_from = _suffix_objectives(model, target) if use_cache else None
     T, d = X.shape[1:]
-    R = rademacher_probes(n_probes, T, d, seed)
-    items = sorted(((k, u) for u in range(len(units)) for k in range(n_probes)), key=lambda p: min(units[p[1]]))
-    B, out = plan_batch(model, T, batch_size, max_memory), torch.empty(n_probes, len(units))
-    for c in range(0, len(items), B):
-        chunk = items[c:c + B]
-        a = min(min(units[u]) for _, u in chunk) if f_from is not None else 0
+    R, out = rademacher_probes(n_probes, T, d, seed), torch.empty(n_probes, len(units))
+    start = lambda ch: min(min(units[u]) for _, u in ch) if f_from is not None else 0   # the chunk runs positions start..
+    def run(chunk):
+        a = start(chunk)
         V = torch.zeros(len(chunk), T - a, d, dtype=X.dtype, device=X.device)
         for b, (k, u) in enumerate(chunk): V[b, [i - a for i in units[u]]] = R[k, units[u]].to(X.device, X.dtype)
         hv = hvps(f if f_from is None else f_from(a), X[:, a:], V)
         for b, (k, u) in enumerate(chunk): out[k, u] = hv[b, [i - a for i in units[u]]].float().abs().sum().cpu()
+    items = sorted(((k, u) for u in range(len(units)) for k in range(n_probes)), key=lambda p: min(units[p[1]]))
+    _chunked(items, plan_batch(model, T, batch_size, max_memory), run, lambda ch: T - start(ch))
     return out
 
 # %% ../nbs/03_hessian.ipynb #266b9d86

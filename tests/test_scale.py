@@ -143,3 +143,18 @@ def test_dispatched_half_precision_model_keeps_its_dtype_for_the_curvature(tmp_p
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         hessian_sensitivity(m, t, n_probes=2, curvature_dtype=None)
+
+def test_units_curvature_halves_on_out_of_memory_too(models, gpt2_tok, monkeypatch):
+    import heta.curvature as cv
+    from heta.targets import make_target
+    t = make_target(gpt2_tok, TEXT, TARGET)
+    units = [[0, 1], [2, 3], list(range(4, t.target_pos))]
+    ref = cv.hessian_sensitivity(models["gpt2"], t, n_probes=3, units=units, batch_size=9)
+    real, sizes = cv.hvps, []
+    def tight(f, X, V):
+        sizes.append(V.shape[0])
+        if V.shape[0] > 2: raise RuntimeError("CUDA out of memory.")
+        return real(f, X, V)
+    monkeypatch.setattr(cv, "hvps", tight)
+    torch.testing.assert_close(cv.hessian_sensitivity(models["gpt2"], t, n_probes=3, units=units, batch_size=9), ref, rtol=1e-5, atol=1e-7)
+    assert sizes[:3] == [9, 4, 2]
