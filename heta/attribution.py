@@ -421,6 +421,12 @@ def _n_units(self:Explainer, target):
     q = min(self.settings["tail"], self.window // 4)
     return self.n_ticks * target.n_steps * len(window_spans(C - q, self.window - q))
 
+# %% ../nbs/05_heta.ipynb #09a7ee34
+def _target_info(tgt:Target) -> dict:
+    "The record's `target`: its text, ids, position, first id, and the contrast when there is one."
+    return {"text": tgt.target_str, "ids": tgt.target_ids, "pos": tgt.target_pos, "id": tgt.target_id,
+            **({"contrast": tgt.contrast_str, "contrast_id": tgt.contrast_id} if tgt.contrast_id is not None else {})}
+
 # %% ../nbs/05_heta.ipynb #304c5d82
 @patch
 def attribute_target(self:Explainer, tgt:Target, matrix:bool=False, t0=None) -> Attribution:
@@ -445,9 +451,7 @@ def attribute_target(self:Explainer, tgt:Target, matrix:bool=False, t0=None) -> 
                 else: c += _summand(k, v[:C0])   # the steps of a fixed multi-token target add up
     if not matrix: comps = {k: _total(k, v) for k, v in comps.items()}
     info = lambda pos: {"text": tgt.tokens[pos], "id": int(tgt.input_ids[pos]), "pos": pos}
-    target = {"text": tgt.target_str, "ids": tgt.target_ids, "pos": tgt.target_pos, "id": tgt.target_id,
-              **({"contrast": tgt.contrast_str, "contrast_id": tgt.contrast_id} if tgt.contrast_id is not None else {})}
-    return Attribution(text=tgt.text, tokens=tgt.tokens[:width], offsets=tgt.offsets[:width], target=target,
+    return Attribution(text=tgt.text, tokens=tgt.tokens[:width], offsets=tgt.offsets[:width], target=_target_info(tgt),
                        targets=[info(tgt.target_pos + j) for j in range(n)] if matrix else None,
                        settings=dict(self.settings, generated=tgt.generated, n_steps=n), model=str(getattr(self.model, "name_or_path", "")),
                        versions=_versions(), seconds=time.perf_counter() - t0, method=self.method, source_span=tgt.source_span, **comps)
@@ -494,7 +498,7 @@ def _unit_components(self:HETA, step:Target, groups:list) -> dict:
     st = self.settings
     gate = semantic_flow(self.model, step, **st["flow"]).float()
     S, se = hessian_sensitivity(self.model, step, mode=st["curvature"], n_probes=st["n_probes"], seed=st["seed"], batch_size=st["batch_size"],
-                                return_se=True, units=groups, **{k: v for k, v in st["curvature_options"].items() if k != "last_k"})
+                                return_se=True, units=groups, **st["curvature_options"])   # refuses last_k with units, saying why
     I = unit_information(self.model, step, groups, mask=st["mask"], mask_token_id=self.mask_id, batch_size=st["batch_size"], spread=False)
     c = dict(gate=torch.stack([gate[g].sum() for g in groups]), curvature=S.float(), information=I.float(), curvature_se=se.float())
     return dict(c, scores=self._scores(c))
@@ -513,9 +517,7 @@ def attribute_units(self:HETA, tgt:Target, units, t0=None) -> Attribution:
     for step in tgt.steps():   # the steps of a multi-token target add up, as for tokens
         for k, v in self._unit_components(step, groups).items(): comps[k] = comps.get(k, 0) + _summand(k, v.numpy())
     spans = [(min(tgt.offsets[i][0] for i in g), max(tgt.offsets[i][1] for i in g)) for g in groups]
-    target = {"text": tgt.target_str, "ids": tgt.target_ids, "pos": tgt.target_pos, "id": tgt.target_id,
-              **({"contrast": tgt.contrast_str, "contrast_id": tgt.contrast_id} if tgt.contrast_id is not None else {})}
-    return Attribution(text=tgt.text, tokens=["".join(tgt.tokens[i] for i in g) for g in groups], offsets=spans, target=target,
+    return Attribution(text=tgt.text, tokens=["".join(tgt.tokens[i] for i in g) for g in groups], offsets=spans, target=_target_info(tgt),
                        settings=dict(self.settings, units=units if isinstance(units, str) else [list(s) for s in units], n_steps=tgt.n_steps),
                        model=str(getattr(self.model, "name_or_path", "")), versions=_versions(), seconds=time.perf_counter() - t0,
                        method=self.method, source_span=tgt.source_span, **{k: _total(k, v) for k, v in comps.items()})

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_information.ipynb #69b815dd
 from __future__ import annotations
-import operator, unicodedata, warnings
+import itertools, operator, unicodedata, warnings
 import torch
 import torch.nn.functional as F
 from .models import onloaded
@@ -228,22 +228,17 @@ def span_units(offsets:list, # (start, end) of each context token
     owner = [next((k for k, (s, e) in enumerate(spans) if a < e and b > s), None) if b > a else None for a, b in offsets]
     for i in range(len(owner)):   # a token without characters (BOS) joins the token after it
         if offsets[i][1] <= offsets[i][0]: owner[i] = next((owner[j] for j in range(i + 1, len(owner)) if offsets[j][1] > offsets[j][0]), None)
-    units, last = [], object()
-    for i, o in enumerate(owner):
-        if o is None or o != last: units.append([i])
-        else: units[-1].append(i)
-        last = o if o is not None else object()   # consecutive tokens outside every span: one gap unit
     if any(k not in owner for k in range(len(spans))): raise ValueError("a span holds no token of the context: widen it")
-    return _merge_gaps(units, owner, offsets, text)
+    units = [list(g) for _, g in itertools.groupby(range(len(owner)), key=owner.__getitem__)]   # a span, or a stretch between spans
+    return _join_blank_gaps(units, owner, offsets, text)
 
 # %% ../nbs/04_information.ipynb #c5d7705a
-def _merge_gaps(units:list, owner:list, offsets:list, text:str=None) -> list:
-    "Join consecutive units outside every span into one gap unit; a gap of white space only joins the unit before it."
+def _join_blank_gaps(units:list, owner:list, offsets:list, text:str=None) -> list:
+    "A unit between spans that holds only white space joins the unit before it."
     blank = lambda u: text is not None and not "".join(text[offsets[i][0]:offsets[i][1]] for i in u).strip()
     out = []
     for u in units:
-        gap = owner[u[0]] is None
-        if out and gap and (owner[out[-1][0]] is None or blank(u)): out[-1].extend(u)
+        if out and owner[u[0]] is None and blank(u): out[-1].extend(u)
         else: out.append(list(u))
     return out
 

@@ -190,3 +190,8 @@ def test_cli_units_end_to_end(tmp_path):
     with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as stop:   # refused by the parser, before any model loads
         main(["attribute", text, "--target", " slice", "--units", "[[4, 19], [10, 30]]", "--model", "tiny-gpt2", "--quiet"])
     assert stop.value.code == 2 and "not overlap" in err.getvalue()
+
+def test_units_refuse_last_k_instead_of_ignoring_it(models, gpt2_tok):
+    from heta.attribution import HETA
+    h = HETA(models["gpt2"], gpt2_tok, curvature="exact", n_probes=2, curvature_options={"last_k": 1})
+    with pytest.raises(ValueError, match="drop last_k"): h.attribute("The cat sat on the mat and", target=" purred", units="words")
