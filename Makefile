@@ -90,6 +90,8 @@ studies: install
 	$(TEST_ENV) $(PY) .ci/nbrun.py --write nbs/studies/grounding.ipynb
 	cd nbs/studies && $(TEST_ENV) ../../$(PY) passages_run.py --model smollm2-135m
 	$(TEST_ENV) $(PY) .ci/nbrun.py --write nbs/studies/passages.ipynb
+	cd nbs/studies && $(TEST_ENV) ../../$(PY) metric_behaviour_run.py --force
+	$(TEST_ENV) $(PY) .ci/nbrun.py --write nbs/studies/metric_behaviour.ipynb
 	$(VENV)/bin/nbdev_clean
 
 bench: install

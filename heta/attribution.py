@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_heta.ipynb #0d717738
 from __future__ import annotations
-import json, math, time, platform
+import difflib, json, math, time, platform
 from dataclasses import dataclass, field, asdict, replace
 from fastcore.basics import patch
 import numpy as np
@@ -17,11 +17,12 @@ from .curvature import hessian_sensitivity, CURVATURE_MODES
 from .information import kl_information, unit_information, word_units, mask_token_id, MASKS, context_units
 
 # %% auto #0
-__all__ = ['COMPONENTS', 'MIN_WINDOW', 'NORMALIZE', 'UNITS', 'PRESETS', 'DEFAULT_PRESET', 'Attribution', 'Explainer',
-           'normalise_term', 'shape_gate', 'combine', 'HETA', 'window_spans', 'toy_gold_rate']
+__all__ = ['COMPONENTS', 'EXPLAINERS', 'MIN_WINDOW', 'NORMALIZE', 'UNITS', 'PRESETS', 'DEFAULT_PRESET', 'library_versions',
+           'Attribution', 'Registry', 'Explainer', 'normalise_term', 'shape_gate', 'combine', 'HETA', 'window_spans',
+           'toy_gold_rate']
 
 # %% ../nbs/05_heta.ipynb #f836824c
-def _versions() -> dict:
+def library_versions() -> dict:
     import transformers, heta
     return {"heta": heta.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
             "python": platform.python_version()}
@@ -176,12 +177,56 @@ def _number(name, v, lo=None, hi=None, integer=False):
         raise ValueError(f"{name}={v!r}: give {'an integer' if integer else 'a number'}{rng}")
     return int(v) if integer else float(v)
 
+# %% ../nbs/05_heta.ipynb #e863572d
+class Registry:
+    "Named entries of one kind (explainers, metrics, datasets) with a one-line description each, in the order they were added."
+    def __init__(self, kind:str): self.kind, self._entries = kind, {}
+    def add(self, name:str, entry, doc:str="", replace=None):
+        "Register `entry` as `name`; `replace(old_entry)` says whether an existing entry of that name may be replaced."
+        if not isinstance(name, str) or not name.strip() or name != name.strip() or "," in name:
+            raise ValueError(f"a {self.kind} name must be a non-empty string without commas or outer spaces, got {name!r}")
+        if name in self._entries and not (replace and replace(self._entries[name][0])):
+            raise ValueError(f"a {self.kind} named {name!r} is already registered; choose another name")
+        self._entries[name] = (entry, " ".join(str(doc or "").split()))
+        return entry
+    def __getitem__(self, name:str):
+        if name not in self._entries: raise ValueError(self.unknown(name))
+        return self._entries[name][0]
+    def unknown(self, name) -> str:
+        "The error message for a name that is not registered: the nearest names and the whole list."
+        near = difflib.get_close_matches(str(name), list(self), n=2)
+        hint = f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""
+        return f"unknown {self.kind} {name!r}{hint}; the {self.kind}s are: {', '.join(self)}"
+    def __iter__(self): return iter(self._entries)
+    def __len__(self): return len(self._entries)
+    def __contains__(self, name): return name in self._entries
+    def items(self): return [(k, e) for k, (e, _) in self._entries.items()]
+    def doc(self, name:str) -> str: self[name]; return self._entries[name][1]
+    def remove(self, name:str): self[name]; del self._entries[name]
+    def table(self) -> str:
+        "A markdown table of the names and their descriptions (the docs and `--help` show it)."
+        rows = "\n".join(f"| `{k}` | {d} |" for k, (_, d) in self._entries.items())
+        return f"| {self.kind} | what it is |\n|---|---|\n{rows}"
+    def _repr_markdown_(self): return self.table()
+    def __repr__(self): return f"Registry({self.kind!r}: {', '.join(self)})"
+
+# %% ../nbs/05_heta.ipynb #7e1a0c22
+EXPLAINERS = Registry("explainer") # every method by name: `(class, options)`; filled by `Explainer` subclasses as they are defined
+
+def _takes_over(cls):
+    "May `cls` replace an explainer entry? Only its own earlier definition (a re-run cell) or a base class's."
+    return lambda old: old[0].__qualname__ == cls.__qualname__ and old[0].__module__ == cls.__module__ or issubclass(cls, old[0])
+
 # %% ../nbs/05_heta.ipynb #eb5051b7
 MIN_WINDOW = 8 # the smallest sliding window, in tokens (a window holds a body and a tail of up to a quarter of it)
-
 class Explainer:
     "Base class: text/targets, steps, windows and the result record; subclasses implement `_components`."
     method = "explainer"
+    def __init_subclass__(cls, **kwargs):
+        "Register a subclass under its `method` name, or under each name of its `variants` ({name: (options, description)})."
+        super().__init_subclass__(**kwargs)
+        named = cls.__dict__.get("variants") or ({cls.method: ({}, (cls.__doc__ or "").split("\n")[0])} if "method" in cls.__dict__ else {})
+        for name, (options, doc) in named.items(): EXPLAINERS.add(name, (cls, dict(options)), doc, replace=_takes_over(cls))
     def __init__(self, model, tokenizer, window="auto", tail:int=32, progress:bool=False, **settings):
         model = unwrap_model(model)   # a model inside nnsight: its Hugging Face model (chapter 00)
         self.arch = Arch(model)
@@ -454,7 +499,7 @@ def attribute_target(self:Explainer, tgt:Target, matrix:bool=False, t0=None) -> 
     return Attribution(text=tgt.text, tokens=tgt.tokens[:width], offsets=tgt.offsets[:width], target=_target_info(tgt),
                        targets=[info(tgt.target_pos + j) for j in range(n)] if matrix else None,
                        settings=dict(self.settings, generated=tgt.generated, n_steps=n), model=str(getattr(self.model, "name_or_path", "")),
-                       versions=_versions(), seconds=time.perf_counter() - t0, method=self.method, source_span=tgt.source_span, **comps)
+                       versions=library_versions(), seconds=time.perf_counter() - t0, method=self.method, source_span=tgt.source_span, **comps)
 
 # %% ../nbs/05_heta.ipynb #7062b870
 @patch
@@ -519,7 +564,7 @@ def attribute_units(self:HETA, tgt:Target, units, t0=None) -> Attribution:
     spans = [(min(tgt.offsets[i][0] for i in g), max(tgt.offsets[i][1] for i in g)) for g in groups]
     return Attribution(text=tgt.text, tokens=["".join(tgt.tokens[i] for i in g) for g in groups], offsets=spans, target=_target_info(tgt),
                        settings=dict(self.settings, units=units if isinstance(units, str) else [list(s) for s in units], n_steps=tgt.n_steps),
-                       model=str(getattr(self.model, "name_or_path", "")), versions=_versions(), seconds=time.perf_counter() - t0,
+                       model=str(getattr(self.model, "name_or_path", "")), versions=library_versions(), seconds=time.perf_counter() - t0,
                        method=self.method, source_span=tgt.source_span, **{k: _total(k, v) for k, v in comps.items()})
 
 # %% ../nbs/05_heta.ipynb #0507052b

@@ -13,10 +13,10 @@ import torch
 from .targets import Target, input_embeddings, target_logprob
 from .flow import semantic_flow, capture_attention, FLOW_PRESETS
 from .information import mask_embedding, mask_token_id, masked_variants, MASKS
-from .attribution import Explainer, HETA, Attribution, normalise_term, shape_gate
+from .attribution import Explainer, HETA, Attribution, normalise_term, shape_gate, EXPLAINERS, PRESETS, DEFAULT_PRESET
 
 # %% auto #0
-__all__ = ['IG_RULES', 'IG_BASELINES', 'ABLATIONS', 'CACHE_SIZE', 'BASELINES', 'PRESET_METHODS', 'EXPLAINERS', 'RandomExplainer',
+__all__ = ['IG_RULES', 'IG_BASELINES', 'ABLATIONS', 'CACHE_SIZE', 'BASELINES', 'PRESET_METHODS', 'RandomExplainer',
            'AttentionExplainer', 'RolloutExplainer', 'target_gradient', 'GradientNorm', 'InputXGradient',
            'integrated_gradients', 'IntegratedGradients', 'occlusion_drops', 'Occlusion', 'LastToken', 'Recency',
            'ablation_scores', 'heta_ablations', 'clear_component_cache', 'HETAVariant', 'make_explainer']
@@ -280,6 +280,10 @@ def clear_component_cache():
 # %% ../nbs/06_baselines.ipynb #9c95fbe4
 class HETAVariant(HETA):
     "HETA (variant='heta') or one of its ablations, with the components shared between variants through a cache."
+    variants = {"heta": ({}, f"HETA (Eq. 5) with the default preset, {DEFAULT_PRESET!r}"),
+                **{f"heta-{p}": ({"preset": p}, f"HETA with preset={p!r}") for p in PRESETS if p != DEFAULT_PRESET},
+                **{a: ({"variant": a}, f"HETA ablation: {d}") for a, d in zip(ABLATIONS, ("the gate M_T alone", "the curvature term S alone",
+                   "the information term I alone", "gate times curvature", "gate times information"))}}
     def __init__(self, model, tokenizer,
                  variant:str="heta", # "heta" or one of `ABLATIONS`
                  cache:bool=True, # share component computations between variants (see above)
@@ -314,30 +318,25 @@ class HETAVariant(HETA):
         return dict(c, scores=scores)
 
 # %% ../nbs/06_baselines.ipynb #110d72c4
-BASELINES = {"random": RandomExplainer, "attention": AttentionExplainer, "rollout": RolloutExplainer,
-             "saliency": GradientNorm, "input-x-gradient": InputXGradient, "ig": IntegratedGradients,
-             "occlusion": Occlusion, "last-token": LastToken, "recency": Recency}
-PRESET_METHODS = {"heta-paper": "paper", "heta-classic": "classic"}   # HETA under another preset, as a method of its own
-EXPLAINERS = ("heta",) + tuple(PRESET_METHODS) + ABLATIONS + tuple(BASELINES)
+BASELINES = {n: cls for n, (cls, _) in EXPLAINERS.items() if not issubclass(cls, HETA)}   # the registered methods that are not HETA
+PRESET_METHODS = {n: o["preset"] for n, (_, o) in EXPLAINERS.items() if "preset" in o}  # HETA under another preset, as a method of its own
 
 def _options(cls) -> list:
     if issubclass(cls, HETAVariant): return [p for p in inspect.signature(HETA.__init__).parameters][3:] + ["cache"]
     return [p for p in inspect.signature(cls.__init__).parameters][3:]
 
-def make_explainer(name:str, # one of `EXPLAINERS`: "heta", a preset ("heta-paper"), an ablation ("heta-gate", ...) or a baseline ("ig", ...)
+def make_explainer(name:str, # a name in `EXPLAINERS`: "heta", a preset ("heta-paper"), an ablation ("heta-gate", ...) or a baseline ("ig", ...)
                    model, # a causal LM prepared by `heta.models.prepare_model`
                    tokenizer, # its (fast) tokenizer
                    **options # the method's own options (e.g. n_probes= for HETA, steps= for "ig", seed= for "random")
                   ) -> Explainer:
-    "Build any explainer by name."
-    if name == "heta" or name in ABLATIONS: cls, extra = HETAVariant, dict(variant=name)
-    elif name in PRESET_METHODS:
-        if "preset" in options: raise ValueError(f"{name!r} is HETA with preset={PRESET_METHODS[name]!r}: give no preset= option")
-        cls, extra = HETAVariant, dict(variant="heta", preset=PRESET_METHODS[name])
-    elif name in BASELINES: cls, extra = BASELINES[name], {}
-    else: raise ValueError(f"unknown explainer {name!r}: use one of {', '.join(map(repr, EXPLAINERS))}")
+    "Build any registered explainer by name."
+    cls, fixed = EXPLAINERS[name]
+    if set(fixed) & set(options):
+        k = sorted(set(fixed) & set(options))[0]
+        raise ValueError(f"{name!r} is {cls.__name__} with {k}={fixed[k]!r}: give no {k}= option")
     bad = sorted(set(options) - set(_options(cls)))
     if bad: raise ValueError(f"{name!r} does not take {', '.join(bad)}; its options are: {', '.join(_options(cls))}")
-    ex = cls(model, tokenizer, **extra, **options)
-    if name in PRESET_METHODS: ex.method = name
+    ex = cls(model, tokenizer, **fixed, **options)
+    ex.method = name
     return ex

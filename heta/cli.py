@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse, re, sys, platform
 
 # %% auto #0
-__all__ = ['DEMO_TEXT', 'DEMO_TARGET', 'DEFAULT_METHODS', 'BATCH_KEYS', 'env_report', 'cmd_info', 'report', 'cmd_attribute',
-           'cmd_demo', 'cmd_evaluate', 'batch_item', 'read_batch', 'attribute_batch', 'cmd_batch', 'torch_threads',
-           'build_parser', 'check_args', 'main']
+__all__ = ['DEMO_TEXT', 'DEMO_TARGET', 'DEFAULT_METHODS', 'BATCH_KEYS', 'env_report', 'cmd_info', 'cmd_list', 'report',
+           'cmd_attribute', 'cmd_demo', 'cmd_evaluate', 'batch_item', 'read_batch', 'attribute_batch', 'cmd_batch',
+           'torch_threads', 'build_parser', 'check_args', 'main']
 
 # %% ../nbs/11_cli.ipynb #e0cedebb
 def env_report() -> dict:
@@ -28,6 +28,19 @@ def env_report() -> dict:
 
 def cmd_info(args):
     for k, v in env_report().items(): print(f"{k:>20}: {v}")
+
+# %% ../nbs/11_cli.ipynb #a7b2f34b
+def cmd_list(args):
+    from heta.baselines import EXPLAINERS
+    from heta.metrics import METRICS
+    from heta.data import DATASETS
+    for reg, extra in ((EXPLAINERS, lambda n, e: ""), (METRICS, lambda n, m: " (lower is better)" * m.lower_is_better),
+                       (DATASETS, lambda n, d: f" (also {n}:{d.arg})" * (d.arg is not None and not d.arg_required))):
+        print(f"{reg.kind}s:")
+        for name, entry in reg.items():
+            shown = f"{name}:{entry.arg}" if getattr(entry, "arg_required", False) else name
+            print(f"  {shown:<17} {reg.doc(name)}{extra(name, entry)}")
+        print()
 
 # %% ../nbs/11_cli.ipynb #2a6c1e90
 def _ranking(a, row:int=0, top:int=5) -> list:
@@ -106,18 +119,26 @@ def cmd_demo(args):
     cmd_attribute(args)
 
 # %% ../nbs/11_cli.ipynb #8942b174
-DEFAULT_METHODS = ("heta,heta-paper,heta-gate,heta-S,heta-I,heta-gate-S,heta-gate-I,occlusion,ig,saliency,input-x-gradient,"
-                   "rollout,attention,last-token,recency,random")
+DEFAULT_METHODS = "all" # every registered explainer (`heta list` shows them)
 
-def _method_list(methods:str) -> list:
-    "The explainer names of a comma-separated --methods, or a ValueError naming the unknown ones and the valid names."
-    from heta.baselines import EXPLAINERS
-    names = [m.strip() for m in methods.split(",") if m.strip()]
-    if not names: raise ValueError("--methods is empty: give a comma-separated list, e.g. heta,ig,occlusion")
-    bad = [m for m in names if m not in EXPLAINERS]
-    if bad: raise ValueError(f"unknown method(s) {', '.join(bad)}: use names from {', '.join(EXPLAINERS)}")
+def _names(value:str, registry, option:str, what:str) -> list:
+    "The names of a comma-separated option (`all`: every registered one), or a ValueError naming the unknown ones and the valid names."
+    names = [m.strip() for m in value.split(",") if m.strip()]
+    if not names: raise ValueError(f"{option} is empty: give a comma-separated list, e.g. {','.join(list(registry)[:3])}, or all")
+    if names == ["all"]: return list(registry)
+    bad = [m for m in names if m not in registry]
+    if bad: raise ValueError(f"unknown {what}(s) {', '.join(bad)}: use names from {', '.join(registry)}, or all")
     return names
 
+def _method_list(methods:str) -> list:
+    from heta.baselines import EXPLAINERS
+    return _names(methods, EXPLAINERS, "--methods", "method")
+
+def _metric_list(metrics:str) -> list:
+    from heta.metrics import METRICS
+    return _names(metrics, METRICS, "--metrics", "metric")
+
+# %% ../nbs/11_cli.ipynb #c8482aa1
 def _default_out(model:str, dataset:str, kind:str="eval") -> str:
     "The default --out: a folder under runs/ named after the command, the model and the dataset, each made path-safe."
     safe = lambda s: re.sub(r"[^\w.-]+", "_", str(s))
@@ -126,13 +147,13 @@ def _default_out(model:str, dataset:str, kind:str="eval") -> str:
 def cmd_evaluate(args):
     from pathlib import Path
     from heta.evaluate import run, to_markdown
-    methods = _method_list(args.methods)
+    methods, metrics = _method_list(args.methods), _metric_list(args.metrics)
     hopts = {"curvature": args.curvature, "n_probes": args.probes}
     options = {m: dict(hopts) for m in methods if m == "heta" or m.startswith("heta-")}
     out = args.out or _default_out(args.model, args.dataset)
     chat = {"auto": None, "yes": True, "no": False}[args.chat]
-    table = run(args.model, args.dataset, methods, out, limit=args.limit, seed=args.seed, draws=args.draws,
-                chat=chat, options=options, progress=not args.quiet, **_load_options(args))
+    table = run(args.model, args.dataset, methods, out, limit=args.limit, seed=args.seed, draws=args.draws, chat=chat, options=options,
+                metrics=None if args.metrics == "all" else metrics, progress=not args.quiet, **_load_options(args))
     if table is None: return   # a rank other than 0 of a data-parallel launch: rank 0 reports
     if len(table) == 0: print(f"no case survived: nothing to summarise ({out}/cases.jsonl lists the dropped items)")
     else: print(to_markdown(table, title=f"{args.model} on {args.dataset}"))
@@ -143,9 +164,9 @@ def cmd_evaluate(args):
 # %% ../nbs/11_cli.ipynb #cf702d67
 def batch_item(d:dict) -> dict:
     "One line of a --batch file (`read_jsonl` adds its number as \"line\"), checked: a ValueError says what is wrong."
-    from heta.targets import _check_text
+    from heta.targets import check_text
     if "text" not in d: raise ValueError('no "text": each line is {"text": ..., "target": optional, "id": optional}')
-    _check_text(d["text"])
+    check_text(d["text"])
     t, i = d.get("target"), d.get("id", f"line-{d['line']}")
     if t is not None and not (isinstance(t, str) and t): raise ValueError(f"target={t!r}: give a non-empty string such as \" mat\", or leave it out")
     if isinstance(i, bool) or not isinstance(i, (str, int)) or str(i) == "": raise ValueError(f"id={i!r}: give a string or an integer")
@@ -199,7 +220,7 @@ def attribute_batch(model:str, # model name or path
     "Attribute every line of a batch file, resuming what `out` holds, alone or as one rank of a launch; rank 0 returns the merged records (the others None)."
     import json
     from pathlib import Path
-    from heta.attribution import _versions
+    from heta.attribution import library_versions
     from heta.evaluate import launched, check_settings, read_shards, shard_path, merge_shards
     L, out = launch or launched(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -211,7 +232,7 @@ def attribute_batch(model:str, # model name or path
     moved = [it["id"] for it in items if it["id"] in done and done[it["id"]].get("input") != dict(text=it["text"], target=it["target"])]
     if moved: raise ValueError(f"{out} holds another text or target under the id(s) {', '.join(moved[:5])}: give changed lines new ids, or use another --out folder")
     L.wait()   # every rank has read run.json and the shards before anyone writes
-    if L.main: (out/"run.json").write_text(json.dumps(dict(cfg, versions=_versions()), indent=1))
+    if L.main: (out/"run.json").write_text(json.dumps(dict(cfg, versions=library_versions()), indent=1))
     if L.main and 1 < L.world > len(items):
         print(f"warning: {L.world} processes for {len(items)} lines: {L.world - len(items)} of them have nothing to do", file=sys.stderr)
     todo = [it for it in L.share(items) if it["id"] not in done]
@@ -329,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"heta {heta.__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     s = sub.add_parser("info", help="versions, offline models, eager-attention check"); s.set_defaults(func=cmd_info)
+    s = sub.add_parser("list", help="the explainers, metrics and datasets the other commands accept by name"); s.set_defaults(func=cmd_list)
     fmt = _DefaultsFormatter
     s = sub.add_parser("attribute", help="explain a target token of a text", formatter_class=fmt)
     s.add_argument("text", nargs="?", help="the context to explain (or --batch FILE)")
@@ -346,8 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="the main job: the paper's running example on the offline model", formatter_class=fmt)
     _common(s, "runs/demo.json", "runs/demo.html"); s.set_defaults(func=cmd_demo)
     s = sub.add_parser("evaluate", help="benchmark methods with faithfulness metrics on a dataset (resumable)", formatter_class=fmt)
-    s.add_argument("--model", default="smollm2-135m"); s.add_argument("--dataset", default="curated", help="curated | toy | a .jsonl file")
-    s.add_argument("--methods", default=DEFAULT_METHODS, help="comma-separated explainer names")
+    s.add_argument("--model", default="smollm2-135m"); s.add_argument("--dataset", default="curated", help="a dataset name, name:split or name:FILE, or a JSON-lines file (see heta list)")
+    s.add_argument("--methods", default=DEFAULT_METHODS, help="comma-separated explainer names, or all (see heta list)")
+    s.add_argument("--metrics", default="all", help="comma-separated metric names, or all: each that a case's annotations allow (see heta list)")
     s.add_argument("--limit", type=_positive(int), help="first N dataset items")
     s.add_argument("--out", help="output folder (resumable; default: runs/eval-MODEL-DATASET)")
     s.add_argument("--seed", type=int, default=0); s.add_argument("--draws", type=_positive(int), default=4, help="soft-metric masks per example")
@@ -429,21 +452,23 @@ def check_args(args):
         except ValueError as e: raise ValueError(f"argument {option}: {e}" if option else str(e)) from None
     _check_launch(args)
     if args.command in ("attribute", "demo"):
-        from heta.targets import make_target, _check_text
+        from heta.targets import make_target, check_text
         from heta.attribution import HETA
         if args.command == "attribute" and args.batch is not None: check("--batch", _check_batch, args)
         elif args.command == "attribute":
             if args.text is None: raise ValueError("give a TEXT to explain, or --batch FILE")
             if args.out is not None: raise ValueError("argument --out: only with --batch (a single text writes --json, --html)")
-            check("text", _check_text, args.text)
+            check("text", check_text, args.text)
             if args.target is not None: check("--target", make_target, _Absent(), args.text, target=args.target)
             if args.contrast is not None: check("--contrast", _check_contrast, args)
             if args.units is not None and args.generate is not None: raise ValueError("argument --units: one target at a time, not with --generate")
         check(None, HETA, _Absent(), _Absent(), **_heta_options(args))   # its messages name the setting: beta=-1.0, unit='word'
     if args.command == "evaluate":
         from heta.evaluate import dataset_items
-        check(None, _method_list, args.methods)
-        if args.dataset != "toy": check("--dataset", dataset_items, args.dataset, warn=lambda m: None)   # run() reads it again
+        from heta.data import resolve_dataset
+        check(None, _method_list, args.methods); check(None, _metric_list, args.metrics)
+        # a bad name, split or file is named now (run() reads the items again)
+        check("--dataset", lambda d: resolve_dataset(d)[1].items is None or dataset_items(d, warn=lambda m: None), args.dataset)
     if args.command in ("attribute", "demo", "evaluate"):
         from heta.models import resolve_model_name
         check("--model", resolve_model_name, args.model)

@@ -7,13 +7,16 @@ from __future__ import annotations
 import json, random, re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+from .attribution import Registry
 
 # %% auto #0
 __all__ = ['RELATIONS', 'FILLERS', 'CURATED_SCHEMA', 'CURATED_SPLITS', 'LONGRANGE_CATEGORIES', 'CLAUSES', 'LONGRANGE_SCHEMA',
-           'LONGRANGE_SPLITS', 'make_item', 'generate_curated', 'curated_path', 'validate_item', 'read_jsonl',
-           'write_jsonl', 'split_items', 'item_prompt', 'Case', 'tokens_in_span', 'answer_case', 'toy_cases',
-           'make_longrange_item', 'generate_longrange', 'validate_longrange', 'longrange_path', 'longrange_check',
-           'longrange_case', 'rationale_item', 'read_rationales', 'rationale_case', 'item_case']
+           'LONGRANGE_SPLITS', 'DATASETS', 'make_item', 'generate_curated', 'curated_path', 'validate_item',
+           'read_jsonl', 'write_jsonl', 'split_items', 'item_prompt', 'Case', 'tokens_in_span', 'answer_case',
+           'toy_cases', 'make_longrange_item', 'generate_longrange', 'validate_longrange', 'longrange_path',
+           'longrange_check', 'longrange_case', 'rationale_item', 'read_rationales', 'rationale_case', 'item_case',
+           'Dataset', 'register_dataset', 'resolve_dataset']
 
 # %% ../nbs/08a_data.ipynb #b70a5557
 _SYL = ["ta", "vren", "mi", "re", "la", "os", "kun", "bel", "lan", "qui", "ra", "das", "tin", "el", "vra", "jo", "ruk",
@@ -367,3 +370,62 @@ def item_case(model, tokenizer, item:dict, chat:bool=None):
     if "rationale" in item: return rationale_case(tokenizer, item)
     if "short_text" in item: return longrange_case(model, tokenizer, item)
     return answer_case(model, tokenizer, item, chat=chat)
+
+# %% ../nbs/08a_data.ipynb #ac10d216
+@dataclass(frozen=True)
+class Dataset:
+    "A registered dataset: its raw items (or, for a generated task, its cases), what may follow its name, and when a case is dropped."
+    items: Callable = None # items(arg, warn) -> raw item dicts (`item_case` makes each a Case); arg: the text after the colon, or None
+    cases: Callable = None # or cases(tokenizer, n) -> Cases, for a generated task without raw items (the toy task)
+    arg: str = None # what may follow "name:", e.g. "dev|test" or "FILE" (None: nothing)
+    arg_required: bool = False # the argument must be given
+    drop_rule: str = "never" # when a case is dropped for a model
+
+DATASETS = Registry("dataset") # every dataset by name, filled by `register_dataset`
+
+def register_dataset(name:str, ds:Dataset, doc:str):
+    "Register `ds` as `name` (a module may replace only its own earlier entry, e.g. a notebook cell run again)."
+    mod = lambda d: getattr(d.items or d.cases, "__module__", None)
+    DATASETS.add(name, ds, doc, replace=lambda old: mod(old) == mod(ds))
+
+# %% ../nbs/08a_data.ipynb #62d0ac2a
+def _split_items(name:str, read, splits:dict, field:str):
+    "The `items` of a dataset read whole by `read(warn)` and split by `field` (`split_items`) when a split is named."
+    def items(arg, warn):
+        its = read(warn)
+        if arg is None: return its
+        if arg not in splits: raise ValueError(f"dataset {name}:{arg}: unknown split {arg!r} of {name}; use {' or '.join(f'{name}:{s}' for s in splits)}")
+        return split_items(its, splits, arg, field)
+    return items
+
+def _rationale_items(arg, warn):
+    if not arg or not Path(arg).is_file(): raise ValueError(f"dataset rationales:{arg or ''}: rationales:FILE needs an existing JSON-lines file after the colon")
+    return read_rationales(arg, warn=warn)
+
+# %% ../nbs/08a_data.ipynb #14e307ed
+register_dataset("curated", Dataset(_split_items("curated", lambda warn: read_jsonl(curated_path(), warn=warn), CURATED_SPLITS, "relation"),
+                                    arg="dev|test", drop_rule="the answer was not in the model's greedy continuation"),
+                 "The curated evidence-vs-distractor set written for heta, all or one half split by relation template")
+register_dataset("longrange", Dataset(_split_items("longrange", lambda warn: read_jsonl(longrange_path(), validate_longrange, warn),
+                                                   LONGRANGE_SPLITS, "category"), arg="dev|test",
+                                      drop_rule="the model's greedy next token was not the one-token target both with and without the clause"),
+                 "The long-range agreement set (antecedent, irrelevant clause, final word), all or one half split by category")
+register_dataset("rationales", Dataset(_rationale_items, arg="FILE", arg_required=True,
+                                       drop_rule="the rationale covered no context token, or the target merged with the context"),
+                 'Human rationales: a JSON-lines file of {"text", "rationale": [[start, end], ...]}; the target is the last word')
+register_dataset("toy", Dataset(cases=lambda tokenizer, n: toy_cases(tokenizer, n or 100, seed=3)),
+                 "The toy key-value recall task for the toy model (gold: the matching pair token)")
+
+# %% ../nbs/08a_data.ipynb #958ad508
+def resolve_dataset(spec:str) -> tuple:
+    "(name, Dataset, argument) of a dataset spec: 'name', 'name:arg', or the path of a JSON-lines file in the curated schema."
+    spec = str(spec); name, colon, arg = spec.partition(":")
+    if name in DATASETS:
+        ds = DATASETS[name]
+        if colon and ds.arg is None: raise ValueError(f"dataset {spec!r}: {name} takes nothing after the name")
+        if ds.arg_required and not colon: raise ValueError(f"dataset {spec!r}: give {name}:{ds.arg}")
+        return name, ds, (arg if colon else None)
+    if Path(spec).is_file(): return spec, Dataset(lambda arg, warn: read_jsonl(spec, warn=warn), drop_rule=DATASETS["curated"].drop_rule), None
+    if spec.endswith((".jsonl", ".json")) or "/" in spec: raise ValueError(f"dataset {spec!r}: no such file (a dataset file is JSON lines in the curated schema)")
+    forms = [f for n, d in DATASETS.items() for f in [n] * (not d.arg_required) + ([f"{n}:{a}" for a in d.arg.split("|")] if d.arg else [])]
+    raise ValueError(f"{DATASETS.unknown(name)}; the valid forms are {', '.join(forms + ['FILE (a JSON-lines file in the curated schema)'])}")

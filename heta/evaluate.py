@@ -9,16 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from .data import (Case, item_case, toy_cases, read_jsonl, curated_path, CURATED_SPLITS, split_items,
-                       longrange_path, validate_longrange, LONGRANGE_SPLITS, read_rationales)
+from .data import Case, item_case, read_jsonl, resolve_dataset, DATASETS
+from .metrics import Scoring, score_metrics, METRICS
 from .targets import Target
-from .attribution import _versions
+from .attribution import library_versions
 
 # %% auto #0
-__all__ = ['DATASET_FORMS', 'DROP_RULES', 'SOFT', 'METRICS', 'LOWER_IS_BETTER', 'RUN_KEYS', 'case_to_dict', 'case_from_dict',
-           'dataset_items', 'prepare_cases', 'case_seed', 'score_case', 'score_random', 'Launch', 'launched',
-           'shard_path', 'shard_paths', 'write_line', 'open_shard', 'read_shards', 'merge_records', 'merge_shards',
-           'check_settings', 'run', 'summarise', 'to_markdown', 'plot_summary']
+__all__ = ['SOFT', 'RUN_KEYS', 'case_to_dict', 'case_from_dict', 'dataset_items', 'prepare_cases', 'case_seed', 'score_case',
+           'score_random', 'Launch', 'launched', 'shard_path', 'shard_paths', 'write_line', 'open_shard', 'read_shards',
+           'merge_records', 'merge_shards', 'check_settings', 'run', 'summarise', 'to_markdown', 'plot_summary']
 
 # %% ../nbs/08b_benchmark.ipynb #fade7d0a
 def case_to_dict(c:Case) -> dict:
@@ -33,34 +32,18 @@ def case_from_dict(d:dict) -> Case:
     return Case(d["id"], t, d["gold"], d.get("evidence"), d.get("distractor"), d.get("generated_before", 0))
 
 # %% ../nbs/08b_benchmark.ipynb #af96b6b6
-DATASET_FORMS = ("curated", "curated:dev", "curated:test", "longrange", "longrange:dev", "longrange:test", "rationales:FILE", "toy", "FILE (curated schema)")
-DROP_RULES = {"curated": "the answer was not in the model's greedy continuation",
-              "longrange": "the model's greedy next token was not the one-token target both with and without the clause",
-              "rationales": "the rationale covered no context token, or the target merged with the context"}
-
 def dataset_items(dataset:str, limit:int=None, warn=print) -> list:
-    "The raw items of a dataset named as in `DATASET_FORMS` (the first `limit` of them)."
-    if dataset == "toy": raise ValueError("the toy dataset has no raw items; use prepare_cases")
-    name, colon, arg = str(dataset).partition(":")
-    splits = None
-    if name == "curated": items, splits, field = read_jsonl(curated_path(), warn=warn), CURATED_SPLITS, "relation"
-    elif name == "longrange": items, splits, field = read_jsonl(longrange_path(), validate_longrange, warn), LONGRANGE_SPLITS, "category"
-    elif name == "rationales":
-        if not arg or not Path(arg).is_file(): raise ValueError(f"dataset {dataset!r}: rationales:FILE needs an existing JSON-lines file after the colon")
-        items = read_rationales(arg, warn=warn)
-    elif Path(dataset).is_file(): items = read_jsonl(dataset, warn=warn)
-    else: raise ValueError(f"dataset {dataset!r} is neither 'curated', 'toy' nor an existing JSON-lines file; the valid forms are {', '.join(DATASET_FORMS)}")
-    if splits is not None and colon:
-        if arg not in splits: raise ValueError(f"dataset {dataset!r}: unknown split {arg!r} of {name}; use {' or '.join(f'{name}:{s}' for s in splits)}")
-        items = split_items(items, splits, arg, field)
+    "The raw items of a dataset named as `resolve_dataset` reads it (the first `limit` of them)."
+    name, ds, arg = resolve_dataset(dataset)
+    if ds.items is None: raise ValueError(f"the {name} dataset is generated as cases and has no raw items; use prepare_cases")
+    items = ds.items(arg, warn)
     return items[:limit] if limit else items
 
 # %% ../nbs/08b_benchmark.ipynb #cb219017
 def prepare_cases(model, tokenizer, dataset:str, limit:int=None, chat=None, cache:Path=None, warn=print, progress=False) -> tuple:
     "(cases, dropped ids) of a dataset; with `cache` (a cases.jsonl path) prepared cases are read back, not recomputed."
-    if dataset == "toy":
-        cases = toy_cases(tokenizer, n=limit or 100, seed=3)
-        return cases, []
+    name, ds, _ = resolve_dataset(dataset)
+    if ds.cases is not None: return ds.cases(tokenizer, limit), []
     items = dataset_items(dataset, limit, warn)
     done = {}
     if cache is not None and Path(cache).exists():
@@ -80,31 +63,19 @@ def prepare_cases(model, tokenizer, dataset:str, limit:int=None, chat=None, cach
 
 # %% ../nbs/08b_benchmark.ipynb #90cc2ef0
 SOFT = ("soft_ns", "soft_nc")
-METRICS = ("soft_ns", "soft_nc", "dsa", "f1", "mrr", "top1", "ap", "clause_mass", "deletion_auc", "insertion_auc")
-LOWER_IS_BETTER = {"deletion_auc", "clause_mass"}
 
 def case_seed(seed:int, case_id:str) -> int:
     "A per-case seed that does not depend on the order cases are run in."
     return (zlib.crc32(case_id.encode()) ^ (seed * 2654435761)) % (2**31)
 
-def score_case(model, explainer, case:Case, seed:int=0, draws:int=4, points:int=11) -> dict:
-    "Attribute one case and compute every metric that its annotations allow."
-    from heta.metrics import soft_scores, curves, dsa, token_f1, reciprocal_rank, top1, average_precision, mass_share
+def score_case(model, explainer, case:Case, seed:int=0, draws:int=4, points:int=11, metrics=None) -> dict:
+    "Attribute one case and compute each metric of `METRICS` (or of `metrics`) that its annotations allow (None for the others)."
     t0 = time.perf_counter()
     a = explainer.attribute_target(case.target)
     t_attr = time.perf_counter() - t0
-    s = case_seed(seed, case.id)
-    so = soft_scores(model, a.scores, case.target, draws=draws, seed=s)
-    cu = curves(model, a.scores, case.target, points=points)
-    g, dis = case.gold, case.distractor
-    out = dict(id=case.id, method=explainer.method, soft_ns=so["soft_ns"], soft_nc=so["soft_nc"],
-               deletion_auc=cu["deletion_auc"], insertion_auc=cu["insertion_auc"],
-               f1=token_f1(a.scores, g) if g else None, mrr=reciprocal_rank(a.scores, g) if g else None,
-               top1=top1(a.scores, g) if g else None, ap=average_precision(a.scores, g) if g else None,
-               dsa=dsa(a.scores, case.evidence, dis) if case.evidence and dis else None,
-               clause_mass=mass_share(a.scores, dis) if dis else None,
-               seconds=t_attr, scores=[float(x) for x in a.scores])
-    return out
+    s = Scoring(model, a.scores, case.target, gold=case.gold, evidence=case.evidence, distractor=case.distractor,
+                seed=case_seed(seed, case.id), draws=draws, points=points)
+    return dict(id=case.id, method=explainer.method, **score_metrics(s, metrics), seconds=t_attr, scores=[float(x) for x in a.scores])
 
 def score_random(model, case:Case, seed:int=0, draws:int=4) -> dict:
     "The soft metrics of ReAGent's random baseline, softmax(uniform noise), drawn afresh for this case."
@@ -207,7 +178,7 @@ def merge_shards(path, order:list, key) -> list:
     return recs
 
 # %% ../nbs/08b_benchmark.ipynb #e753b0d4
-RUN_KEYS = ("model", "dataset", "seed", "draws", "points", "chat", "options", "dtype")
+RUN_KEYS = ("model", "dataset", "seed", "draws", "points", "chat", "options", "dtype", "metrics")
 
 def check_settings(path, cfg:dict, keys=RUN_KEYS, what:str="run") -> dict:
     "The settings stored at `path` (a run.json; {} when there is none), or a ValueError naming each one that differs from `cfg`."
@@ -228,7 +199,7 @@ def _cases(launch:Launch, mdl, tok, dataset, limit, chat, out:Path, progress:boo
     return res if launch.main else prep(warn=lambda m: None)   # rank 0 has reported the dataset's bad lines
 
 # %% ../nbs/08b_benchmark.ipynb #92c3b03f
-def _score(todo:list, path, mdl, tok, options:dict, seed:int, draws:int, points:int, progress:bool):
+def _score(todo:list, path, mdl, tok, options:dict, seed:int, draws:int, points:int, progress:bool, metrics=None):
     "Score (case, method) pairs, each record appended to the shard at `path` as soon as it is computed."
     from tqdm.auto import tqdm
     from heta.baselines import make_explainer
@@ -240,7 +211,7 @@ def _score(todo:list, path, mdl, tok, options:dict, seed:int, draws:int, points:
             if m == "_random": rec = score_random(mdl, c, seed, draws)
             else:
                 if m not in explainers: explainers[m] = make_explainer(m, mdl, tok, **options.get(m, {}))
-                rec = score_case(mdl, explainers[m], c, seed, draws, points)
+                rec = score_case(mdl, explainers[m], c, seed, draws, points, metrics)
             write_line(f, rec)
             bar.update(1)
 
@@ -252,20 +223,21 @@ def _summary(out:Path, cases:list, dropped:list, methods:list, model, dataset, s
     ids = {c.id for c in cases}
     table = summarise([r for r in recs if r["id"] in ids], methods, seed=seed)
     table.attrs.update(n_items=len(cases) + len(dropped), n_cases=len(cases), dropped=len(dropped),
-                       drop_rule=DROP_RULES.get(str(dataset).partition(":")[0], DROP_RULES["curated"]))
+                       drop_rule=resolve_dataset(dataset)[1].drop_rule)
     (out/"summary.md").write_text(to_markdown(table, title=f"{model} on {dataset}"))
     if len(table): plot_summary(table, out/"summary.png", title=f"{model} on {dataset} ({len(cases)} cases)")
     return table
 
 # %% ../nbs/08b_benchmark.ipynb #dac9e2f5
 def run(model:str, # model name for heta.load_model
-        dataset:str, # a name of `DATASET_FORMS`: "curated[:dev|:test]", "longrange[:dev|:test]", "rationales:FILE", "toy", or a file
+        dataset:str, # a dataset as `heta.data.resolve_dataset` reads it: "curated[:dev|:test]", "longrange[:dev|:test]", "rationales:FILE", "toy", or a file
         methods, # list of explainer names (heta, ablations, baselines)
         out, # output folder
         limit:int=None, # first N dataset items
         seed:int=0, draws:int=4, points:int=11, # metric settings
         chat=None, # chat template for the curated prompts (default: when the tokenizer has one)
         options:dict=None, # per-method options, e.g. {"heta": {"curvature": "gauss-newton"}}
+        metrics=None, # names in `heta.metrics.METRICS` (default: every registered metric the cases' annotations allow)
         progress:bool=True, loaded=None, # `loaded`: an already loaded (model, tokenizer)
         device=None, # where the model goes, e.g. "cuda" (default: each rank's own GPU under a launcher, else CPU)
         dtype=None, # the weights' precision, e.g. "bf16" (default: the checkpoint's); part of the settings a resume checks
@@ -276,11 +248,13 @@ def run(model:str, # model name for heta.load_model
     L = launch or launched()
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     options = {m: dict(o) for m, o in (options or {}).items()}
+    metrics = None if metrics is None else [m for m in metrics if METRICS[m]]   # an unknown name fails before the model loads
     cfg = dict(model=model, dataset=dataset, seed=seed, draws=draws, points=points, chat=chat, options=options,
+               **({"metrics": metrics} if metrics is not None else {}),
                **({"dtype": str(dtype).removeprefix("torch.")} if dtype is not None else {}))   # absent: the checkpoint's
     methods = list(dict.fromkeys(check_settings(out/"run.json", cfg).get("methods", []) + list(methods)))
     L.wait()   # every rank has read run.json before rank 0 rewrites it
-    if L.main: (out/"run.json").write_text(json.dumps(dict(cfg, methods=methods, limit=limit, versions=_versions()), indent=1))
+    if L.main: (out/"run.json").write_text(json.dumps(dict(cfg, methods=methods, limit=limit, versions=library_versions()), indent=1))
     mdl, tok = loaded if loaded is not None else load_model(model, device=L.place(device) if device_map is None else None,
                                                             dtype=dtype, device_map=device_map)
     cases, dropped = _cases(L, mdl, tok, dataset, limit, chat, out, progress)
@@ -289,7 +263,7 @@ def run(model:str, # model name for heta.load_model
     done = {(r["id"], r["method"]) for r in read_shards(out/"results.jsonl", lambda r: (r["id"], r["method"]))}
     L.wait()   # every rank has read the shards before any rank appends to its own
     todo = [(c, m) for m in ["_random"] + methods for c in L.share(cases) if (c.id, m) not in done]
-    _score(todo, shard_path(out/"results.jsonl", L.rank, L.world), mdl, tok, options, seed, draws, points, progress and L.main)
+    _score(todo, shard_path(out/"results.jsonl", L.rank, L.world), mdl, tok, options, seed, draws, points, progress and L.main, metrics)
     L.wait()
     table = _summary(out, cases, dropped, methods, model, dataset, seed) if L.main else None
     L.wait()   # the other ranks end with rank 0's merge
@@ -321,7 +295,7 @@ def summarise(records:list, methods:list=None, seed:int=0):
             lo, hi = _boot(v, np.mean, seed)
             row[k], row[k + "_lo"], row[k + "_hi"] = float(np.mean(v)), lo, hi
         for k in SOFT:
-            ids = [i for i in rs if i in rnd]
+            ids = [i for i in rs if i in rnd and rs[i].get(k) is not None]   # the soft metrics were computed
             if not ids: continue
             pair = np.array([[rs[i][k], rnd[i][k]] for i in ids])
             f = lambda p: np.log(p[:, 0].mean() / p[:, 1].mean()) if p[:, 0].mean() > 0 and p[:, 1].mean() > 0 else np.nan
@@ -335,16 +309,23 @@ def summarise(records:list, methods:list=None, seed:int=0):
     if not rows: return pd.DataFrame(columns=["n"]).rename_axis("method")
     return pd.DataFrame(rows).set_index("method")
 
+# %% ../nbs/08b_benchmark.ipynb #9d3e5b10
+def _lower(col:str) -> bool: return col in METRICS and METRICS[col].lower_is_better
+
+def _columns(table, ln:bool=False) -> list:
+    "The metric columns of a summary in the registry's order (with `ln`, each soft metric's ln-ratio after the soft metrics)."
+    order = [m for m in METRICS if m in SOFT] + ([f"ln_{m}" for m in SOFT] if ln else []) + [m for m in METRICS if m not in SOFT]
+    return [c for c in order if c in table]
+
 # %% ../nbs/08b_benchmark.ipynb #3401e534
 def to_markdown(table, title:str="") -> str:
     "The summary as a markdown table: mean [95% CI] per metric, best value per column in bold."
-    cols = [c for c in ("soft_ns", "soft_nc", "ln_soft_ns", "ln_soft_nc", "dsa", "f1", "mrr", "top1", "ap", "clause_mass",
-                         "deletion_auc", "insertion_auc") if c in table]
-    arrow = lambda c: " ↓" if c in LOWER_IS_BETTER else ""
+    cols = _columns(table, ln=True)
+    arrow = lambda c: " ↓" if _lower(c) else ""
     secs = "seconds" in table   # a table without the column (a notebook's fresh run) prints no timings
     lines = ([f"**{title}**", ""] if title else []) + ["| method | n | " + " | ".join(c + arrow(c) for c in cols) + (" | s/case |" if secs else " |"),
                                                       "|---|---|" + "---|" * len(cols) + ("---|" if secs else "")]
-    best = {c: (table[c].min() if c in LOWER_IS_BETTER else table[c].max()) for c in cols}
+    best = {c: (table[c].min() if _lower(c) else table[c].max()) for c in cols}
     for m, r in table.iterrows():
         cells = []
         for c in cols:
@@ -353,7 +334,7 @@ def to_markdown(table, title:str="") -> str:
             cells.append(f"**{txt}**" if r[c] == best[c] else txt)
         lines.append(f"| {m} | {int(r['n'])} | " + " | ".join(cells) + (f" | {r['seconds']:.3g} |" if secs else " |"))
     if "n_cases" in table.attrs:
-        rule = table.attrs.get("drop_rule", DROP_RULES["curated"])
+        rule = table.attrs.get("drop_rule", "")
         lines += ["", f"{table.attrs['n_cases']} cases" + (f" ({table.attrs['dropped']} of {table.attrs['n_items']} items dropped: "
                   f"{rule})." if table.attrs['dropped'] else ".")]
     return "\n".join(lines) + "\n"
@@ -363,13 +344,13 @@ def plot_summary(table, path=None, title:str=""):
     "One panel per metric: each method's mean with its 95% interval."
     import matplotlib; matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    cols = [c for c in ("soft_ns", "soft_nc", "dsa", "f1", "mrr", "top1", "ap", "clause_mass", "deletion_auc", "insertion_auc") if c in table]
+    cols = _columns(table)
     fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 0.35 * len(table) + 1.6), sharey=True, squeeze=False)
     y = np.arange(len(table))
     for ax, c in zip(axes[0], cols):
         m, lo, hi = table[c].values, table[c + "_lo"].values, table[c + "_hi"].values
         ax.errorbar(m, y, xerr=[m - lo, hi - m], fmt="o", color="#d62728", ecolor="#999", capsize=2)
-        ax.set_title(c + (" (lower better)" if c in LOWER_IS_BETTER else ""), fontsize=9); ax.grid(axis="x", alpha=.3)
+        ax.set_title(c + (" (lower better)" if _lower(c) else ""), fontsize=9); ax.grid(axis="x", alpha=.3)
     axes[0][0].set_yticks(y); axes[0][0].set_yticklabels(table.index); axes[0][0].invert_yaxis()
     fig.suptitle(title, fontsize=10); fig.tight_layout()
     if path: fig.savefig(path, dpi=110)

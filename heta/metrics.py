@@ -5,22 +5,25 @@
 # %% ../nbs/07_metrics.ipynb #19f0e0a2
 from __future__ import annotations
 import math, warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Callable
 import numpy as np
 import torch
 
 from .models import onloaded
-from .targets import Target, input_embeddings, next_logprobs, target_logprob, _encode, _token_texts
-from .attribution import Attribution
+from .targets import Target, input_embeddings, next_logprobs, target_logprob, encode_text, token_texts
+from .attribution import Attribution, Registry
 from .curvature import spearman
 
 # %% auto #0
-__all__ = ['SIGNED', 'SOFT_NORMALIZE', 'KS', 'HARD_MASKS', 'SENS_REDUCE', 'COMPARE_METRICS', 'check_scores', 'target_of',
-           'full_keep', 'masked_logprobs', 'masked_logprobs_naive', 'deleted_logprobs', 'to_distribution',
-           'hellinger_d', 'draw_uniforms', 'random_distribution', 'soft_scores', 'soft_ns', 'soft_nc', 'soft_random',
-           'log_ratio', 'soft_scores_naive', 'ranking', 'hard_scores', 'hard_scores_naive', 'curves', 'curves_naive',
-           'faithfulness', 'find_spans', 'token_set', 'dsa', 'token_f1', 'reciprocal_rank', 'top1', 'average_precision',
-           'mass_share', 'sensitivity', 'align_words', 'paraphrase_agreement', 'compare']
+__all__ = ['SIGNED', 'SOFT_NORMALIZE', 'KS', 'HARD_MASKS', 'SENS_REDUCE', 'METRICS', 'check_scores', 'target_of', 'full_keep',
+           'masked_logprobs', 'masked_logprobs_naive', 'deleted_logprobs', 'to_distribution', 'hellinger_d',
+           'draw_uniforms', 'random_distribution', 'soft_scores', 'soft_ns', 'soft_nc', 'soft_random', 'log_ratio',
+           'soft_scores_naive', 'ranking', 'hard_scores', 'hard_scores_naive', 'curves', 'curves_naive', 'faithfulness',
+           'find_spans', 'token_set', 'dsa', 'token_f1', 'reciprocal_rank', 'top1', 'average_precision', 'mass_share',
+           'sensitivity', 'align_words', 'paraphrase_agreement', 'Scoring', 'Metric', 'register_metric',
+           'score_metrics']
 
 # %% ../nbs/07_metrics.ipynb #f1b801b5
 SIGNED = ("abs", "clip")
@@ -52,10 +55,10 @@ def target_of(a:Attribution, # a single-target attribution
              ) -> Target:
     "Rebuild the `Target` an `Attribution` explains by re-tokenising its text (checked token by token)."
     if a.is_matrix: raise ValueError("a generation matrix explains several targets: rebuild each step's Target yourself")
-    ids, offs = _encode(tokenizer, a.text)
+    ids, offs = encode_text(tokenizer, a.text)
     pos = a.target["pos"]
     t = Target(a.text, torch.tensor(ids), offs, pos, len(a.target["ids"]))
-    t.tokens = _token_texts(tokenizer, ids, offs, a.text)
+    t.tokens = token_texts(tokenizer, ids, offs, a.text)
     shown = t.tokens[:pos] if a.positions is None else [t.tokens[p] for p in a.positions]
     if shown != list(a.tokens) or t.target_ids != list(a.target["ids"]):
         raise ValueError("re-tokenising the attribution's text does not give its tokens and target (another tokenizer, "
@@ -550,73 +553,65 @@ def paraphrase_agreement(a:Attribution, # attribution of one phrasing
     f = np.abs if signed == "abs" else (lambda v: np.clip(v, 0, None))
     return spearman(f(np.array([wa[i][3] for i, _ in pairs])), f(np.array([wb[j][3] for _, j in pairs])))
 
-# %% ../nbs/07_metrics.ipynb #c4c44e54
-def _example_metrics(model, a, t, # the model, one method's attribution and its target
-                     e:dict, # the example: its "gold", "evidence" and "distractor" when it has them
-                     metrics, draws:int, seed:int, points:int, insertion:bool, batch_size:int # as in `compare`
-                    ) -> dict:
-    "The metrics of one attribution on one example, with its time: one row of `compare`'s per-example table."
-    r = {"seconds": a.seconds}
-    if "soft" in metrics:
-        so = soft_scores(model, a.scores, t, draws=draws, seed=seed, batch_size=batch_size)
-        r.update(soft_ns=so["soft_ns"], soft_nc=so["soft_nc"])
-    if "hard" in metrics:
-        h = hard_scores(model, a.scores, t, batch_size=batch_size); r.update(aopc_comp=h["aopc_comp"], aopc_suff=h["aopc_suff"])
-    if "curves" in metrics:
-        c = curves(model, a.scores, t, points=points, insertion=insertion, batch_size=batch_size)
-        r.update({k: c[k] for k in ("deletion_auc", "insertion_auc") if k in c})
-    if "gold" in e: r["token_f1"] = token_f1(a.scores, e["gold"])
-    if "evidence" in e: r["dsa"] = dsa(a.scores, e["evidence"], e["distractor"])
-    return r
+# %% ../nbs/07_metrics.ipynb #4d1991e8
+class Scoring:
+    "One attribution on one example, as the metrics read it; each model-side family runs once, when a metric first needs it."
+    def __init__(self, model, # a causal LM prepared by `heta.models.prepare_model`
+                 scores, # an `Attribution` or a 1-d score vector over the context
+                 target, # the `Target` (or, with an Attribution, its tokenizer)
+                 gold=None, evidence=None, distractor=None, # annotations: token indices of the context (None or empty: absent)
+                 seed:int=0, draws:int=4, points:int=11, batch_size:int=32): # as for `soft_scores` and `curves`
+        self.scores, self.target = _resolve(scores, target)
+        self.model, self.seed, self.draws, self.points, self.batch_size = model, seed, draws, points, batch_size
+        self.gold, self.evidence, self.distractor = (list(x) if x is not None and len(x) else None for x in (gold, evidence, distractor))
+    @cached_property
+    def soft(self) -> dict: return soft_scores(self.model, self.scores, self.target, draws=self.draws, seed=self.seed, batch_size=self.batch_size)
+    @cached_property
+    def hard(self) -> dict: return hard_scores(self.model, self.scores, self.target, batch_size=self.batch_size)
+    @cached_property
+    def curves(self) -> dict: return curves(self.model, self.scores, self.target, points=self.points, batch_size=self.batch_size)
 
-# %% ../nbs/07_metrics.ipynb #a169d5a9
-def _compare_table(rows:dict, # method -> its per-example rows (`_example_metrics`)
-                   rand:list, # the random baseline's soft scores per example
-                   metrics) -> "pd.DataFrame":
-    "`compare`'s table: each metric's mean per method, under the names it prints; the rows and the random baseline in `attrs`."
-    import pandas as pd
-    methods = list(rows)
-    out = {}
-    for m in methods:
-        df, rec = pd.DataFrame(rows[m]), {}
-        if "soft" in metrics:
-            rec["Soft-NS ↑"], rec["Soft-NC ↑"] = df["soft_ns"].mean(), df["soft_nc"].mean()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # a NaN in the table says it already
-                rec["ln NS/rand ↑"] = log_ratio(df["soft_ns"], [r["soft_ns"] for r in rand])
-                rec["ln NC/rand ↑"] = log_ratio(df["soft_nc"], [r["soft_nc"] for r in rand])
-        for c, lab in [("token_f1", "token F1 ↑"), ("dsa", "DSA ↑"), ("aopc_comp", "AOPC comp ↑"), ("aopc_suff", "AOPC suff ↓"),
-                       ("deletion_auc", "deletion AUC ↓"), ("insertion_auc", "insertion AUC ↑"), ("seconds", "s/example")]:
-            if c in df: rec[lab] = df[c].mean()
-        out[m] = rec
-    table = pd.DataFrame(out).T
-    table.attrs["per_example"] = {m: pd.DataFrame(rows[m]) for m in methods}
-    if "soft" in metrics:
-        table.attrs["random"] = {"Soft-NS": float(np.mean([r["soft_ns"] for r in rand])), "Soft-NC": float(np.mean([r["soft_nc"] for r in rand]))}
-    return table
+# %% ../nbs/07_metrics.ipynb #5f0605b9
+@dataclass(frozen=True)
+class Metric:
+    "A registered metric: `fn(scoring) -> float`, the annotations it needs, and its direction."
+    fn: Callable
+    needs: tuple = () # annotations that must be present: "gold", "evidence", "distractor"
+    lower_is_better: bool = False
+    def applies(self, s:Scoring) -> bool: return all(getattr(s, k) is not None for k in self.needs)
 
-# %% ../nbs/07_metrics.ipynb #d85888bf
-COMPARE_METRICS = ("soft", "hard", "curves")
+METRICS = Registry("metric") # every metric by name, filled by `register_metric`
 
-def compare(model, tokenizer, # the model and its tokenizer
-            examples:list, # dicts with "text" and "target" (optional "gold", "evidence", "distractor": token indices)
-            methods:list, # names for `heta.baselines.make_explainer`
-            options:dict=None, # per-method options {name: {...}}
-            metrics=COMPARE_METRICS, # which families: "soft", "hard", "curves"
-            draws:int=4, seed:int=0, # soft metrics: masks per example, and the seed of masks and random baseline
-            points:int=None, insertion:bool=True, # curves
-            batch_size:int=32):
-    "Mean metrics per method over the examples (a pandas DataFrame, one row per method)."
-    from heta.baselines import make_explainer
-    from heta.targets import make_target
-    bad = set(metrics) - set(COMPARE_METRICS)
-    if bad: raise ValueError(f"unknown metric families {sorted(bad)}: use {COMPARE_METRICS}")
-    options = options or {}
-    exps = {m: make_explainer(m, model, tokenizer, **options.get(m, {})) for m in methods}
-    rng, rows, rand = np.random.default_rng(seed), {m: [] for m in methods}, []
-    for e in examples:
-        t = make_target(tokenizer, e["text"], e["target"])
-        if "soft" in metrics: rand.append(soft_random(model, t, rng, draws=draws, seed=seed, batch_size=batch_size))
-        for m, ex in exps.items():
-            rows[m].append(_example_metrics(model, ex.attribute_target(t), t, e, metrics, draws, seed, points, insertion, batch_size))
-    return _compare_table(rows, rand, metrics)
+def register_metric(name:str, fn, doc:str, needs=(), lower_is_better:bool=False):
+    "Register `fn(scoring) -> float` as the metric `name` (a module may replace only its own earlier entry)."
+    same = lambda old: getattr(old.fn, "__module__", None) == getattr(fn, "__module__", None)
+    return METRICS.add(name, Metric(fn, tuple(needs), lower_is_better), doc, replace=same)
+
+# %% ../nbs/07_metrics.ipynb #a000cac9
+for _name, _key, _low, _doc in [
+        ("soft_ns", ("soft", "soft_ns"), False, "Soft normalised sufficiency (ReAGent): keep each token's embedding coordinates with probability equal to its score share"),
+        ("soft_nc", ("soft", "soft_nc"), False, "Soft normalised comprehensiveness (ReAGent): drop each token's coordinates with probability equal to its score share"),
+        ("aopc_comp", ("hard", "aopc_comp"), False, "Comprehensiveness averaged over the top 10, 20, 30% removed (AOPC)"),
+        ("aopc_suff", ("hard", "aopc_suff"), True, "Sufficiency averaged over the top 10, 20, 30% kept alone (AOPC)"),
+        ("deletion_auc", ("curves", "deletion_auc"), True, "Area under p(target) as the top tokens are zeroed one by one"),
+        ("insertion_auc", ("curves", "insertion_auc"), False, "Area under p(target) as the top tokens are restored one by one")]:
+    register_metric(_name, lambda s, _k=_key: getattr(s, _k[0])[_k[1]], _doc, lower_is_better=_low)
+
+# %% ../nbs/07_metrics.ipynb #da189ad5
+for _name, _fn, _needs, _low, _doc in [
+        ("f1", lambda s: token_f1(s.scores, s.gold), ("gold",), False, "Token F1 of the top-|gold| tokens against the gold tokens"),
+        ("mrr", lambda s: reciprocal_rank(s.scores, s.gold), ("gold",), False, "Reciprocal rank of the best-ranked gold token"),
+        ("top1", lambda s: top1(s.scores, s.gold), ("gold",), False, "1 when the top token is a gold token, else 0"),
+        ("ap", lambda s: average_precision(s.scores, s.gold), ("gold",), False, "Average precision of the ranking against the gold tokens"),
+        ("dsa", lambda s: dsa(s.scores, s.evidence, s.distractor), ("evidence", "distractor"), False, "Evidence mass share minus distractor mass share"),
+        ("clause_mass", lambda s: mass_share(s.scores, s.distractor), ("distractor",), True, "Share of the score mass on the distractor tokens")]:
+    register_metric(_name, _fn, _doc, _needs, _low)
+
+# %% ../nbs/07_metrics.ipynb #c7c2145a
+def score_metrics(s:Scoring, # one attribution on one example
+                  metrics=None # names in `METRICS` (default: all)
+                 ) -> dict:
+    "Each named metric's value on `s`, or None where the example lacks the annotations it needs."
+    names = list(METRICS) if metrics is None else list(metrics)
+    for n in names: METRICS[n]   # an unknown name fails here, before any model call
+    return {n: float(METRICS[n].fn(s)) if METRICS[n].applies(s) else None for n in names}

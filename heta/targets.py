@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, replace
 import torch
 
 # %% auto #0
-__all__ = ['Target', 'make_target', 'with_contrast', 'piece_groups', 'token_labels', 'span_tokens', 'cache_kwarg',
-           'returned_cache', 'greedy_ids', 'greedy_target', 'input_embeddings', 'next_logprobs', 'target_logprob',
-           'plain_cache', 'prefix_cache']
+__all__ = ['Target', 'encode_text', 'token_texts', 'check_text', 'make_target', 'with_contrast', 'piece_groups', 'token_labels',
+           'span_tokens', 'cache_kwarg', 'returned_cache', 'greedy_ids', 'greedy_target', 'input_embeddings',
+           'next_logprobs', 'target_logprob', 'plain_cache', 'prefix_cache']
 
 # %% ../nbs/01_targets.ipynb #e3156774
 @dataclass
@@ -54,7 +54,8 @@ class Target:
                 f"{self.target_pos} tokens: ...{ctx[-40:]!r}, {self.n_steps} step(s))")
 
 # %% ../nbs/01_targets.ipynb #97aad05c
-def _encode(tokenizer, text:str, add_special_tokens=True):
+def encode_text(tokenizer, text:str, add_special_tokens=True):
+    "Token ids and character offsets of `text` from a fast tokenizer, without the trailing end-of-sequence token some post-processors add."
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{type(tokenizer).__name__} is a slow tokenizer: heta needs character offsets; "
                          "load the fast one (AutoTokenizer.from_pretrained(..., use_fast=True)).")
@@ -66,7 +67,7 @@ def _encode(tokenizer, text:str, add_special_tokens=True):
     return ids, offs
 
 # %% ../nbs/01_targets.ipynb #75e72e8a
-def _token_texts(tokenizer, ids, offs, text):
+def token_texts(tokenizer, ids, offs, text):
     """Each token's text. A token owns the gap before it (so " cut" keeps its space even when the tokenizer's
     offsets exclude whitespace), the texts tile `text` exactly, and tokens without a span (BOS) are decoded."""
     out, prev = [], 0
@@ -86,7 +87,7 @@ def _chat(tokenizer, text):
     start = s.find(text)
     return s, (start, start + len(text)) if start >= 0 else None
 
-def _check_text(text):
+def check_text(text):
     "Refuse a context that is not a non-empty string."
     if not isinstance(text, str): raise ValueError(f"text={text!r}: give the context as a string, e.g. 'The cat sat on the'")
     if not text.strip(): raise ValueError("the text is empty: give the context whose tokens should explain the target")
@@ -99,7 +100,7 @@ def _continuation_target(tokenizer, text:str, target:str, span:tuple) -> Target:
     if not target.strip(" "):   # a newline or tab is a real prediction; a bare space is nearly always a slip
         raise ValueError(f"the target {target!r} is only spaces: give a word, e.g. ' slice' (a newline target, '\\n', is fine)")
     full = text + target
-    ids, offs = _encode(tokenizer, full)
+    ids, offs = encode_text(tokenizer, full)
     cut = len(text)
     if any(s < cut < e for s, e in offs):   # checked first: a merged token is the usual reason nothing starts at the cut
         hint = (f"move the space into the target (text {text.rstrip()!r}, target {' ' + target.lstrip()!r})"
@@ -114,7 +115,7 @@ def _continuation_target(tokenizer, text:str, target:str, span:tuple) -> Target:
 # %% ../nbs/01_targets.ipynb #57c854b3
 def _position_target(tokenizer, text:str, target_pos:int, span:tuple) -> Target:
     "The Target of the token at `target_pos` inside `text`."
-    ids, offs = _encode(tokenizer, text)
+    ids, offs = encode_text(tokenizer, text)
     n = len(ids)
     if not isinstance(target_pos, int) or not 1 <= target_pos < n:
         raise ValueError(f"target_pos={target_pos!r} is outside 1..{n-1}: the text has {n} tokens and token 0 has "
@@ -129,7 +130,7 @@ def make_target(tokenizer, # a fast Hugging Face tokenizer
                 chat:bool=False, # wrap `text` in the tokenizer's chat template first
                 max_length:int=None): # refuse contexts longer than this (the model's window)
     "Tokenise `text` (and `target`) into a `Target` with offsets."
-    _check_text(text)
+    check_text(text)
     if (target is None) == (target_pos is None):
         raise ValueError("give exactly one of target= (a continuation string) or target_pos= (a token index in "
                          "the text); for the model's own continuation use greedy_target(model, tokenizer, text, n)")
@@ -140,7 +141,7 @@ def make_target(tokenizer, # a fast Hugging Face tokenizer
     if max_length is not None and tgt.target_pos + tgt.n_steps - 1 > max_length:
         raise ValueError(f"the text is {tgt.target_pos + tgt.n_steps - 1} tokens, over the model's window of {max_length}: "
                          "shorten it or attribute with windowing (HETA(..., window=...))")
-    tgt.tokens = _token_texts(tokenizer, tgt.input_ids.tolist(), tgt.offsets, tgt.text)
+    tgt.tokens = token_texts(tokenizer, tgt.input_ids.tolist(), tgt.offsets, tgt.text)
     return tgt
 
 # %% ../nbs/01_targets.ipynb #f455f505
@@ -152,7 +153,7 @@ def with_contrast(tokenizer, # the tokenizer that made `target`
     if not isinstance(contrast, str) or not contrast.strip(" "): raise ValueError(f"contrast={contrast!r}: give an alternative continuation, e.g. ' piece'")
     prefix = target.text[:target.offsets[target.target_pos][0]] if target.offsets[target.target_pos][1] > 0 else None
     if prefix is None: raise ValueError("with_contrast needs a target with character offsets (from make_target)")
-    ids, offs = _encode(tokenizer, prefix + contrast)
+    ids, offs = encode_text(tokenizer, prefix + contrast)
     first = next((j for j, (s, e) in enumerate(offs) if s >= len(prefix) and e > s), None)
     if first != target.target_pos or ids[:first] != target.input_ids[:first].tolist():
         raise ValueError(f"the contrast {contrast!r} changes how the text before it is tokenised: start it at a token boundary, "
@@ -228,11 +229,11 @@ def greedy_target(model, tokenizer, text:str, n:int=1, chat:bool=False,
                   max_length:int=None # the model's window: refuse before generating when text + n tokens exceed it
                  ) -> Target:
     "The model's own `n`-token greedy continuation of `text` as a multi-step `Target`."
-    _check_text(text)
+    check_text(text)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"n={n!r}: generate at least one token")
     span = (0, len(text))
     if chat: text, span = _chat(tokenizer, text)
-    ids, offs = _encode(tokenizer, text)
+    ids, offs = encode_text(tokenizer, text)
     if max_length is not None and len(ids) + n - 1 > max_length:
         raise ValueError(f"the text is {len(ids)} tokens; generating {n} more needs {len(ids) + n - 1} positions, over the "
                          f"model's window of {max_length}: shorten the text, or give the continuation as target= "
@@ -245,7 +246,7 @@ def greedy_target(model, tokenizer, text:str, n:int=1, chat:bool=False,
         piece = tokenizer.decode(gen[:k+1])[len(tokenizer.decode(gen[:k])):]
         offs.append((len(full), len(full) + len(piece))); full += piece
     t = Target(full, torch.tensor(ids + gen), offs, len(ids), len(gen), generated=True, source_span=span)
-    t.tokens = _token_texts(tokenizer, t.input_ids.tolist(), t.offsets, t.text)
+    t.tokens = token_texts(tokenizer, t.input_ids.tolist(), t.offsets, t.text)
     return t
 
 # %% ../nbs/01_targets.ipynb #201aae61

@@ -159,6 +159,8 @@ ROWS = [
     row("cli-unknown-command", ["explain", "x"], 2, r"invalid choice: 'explain'"),
     row("cli-evaluate-methods", ["evaluate", "--methods", "bogus"], 2, r"unknown method\(s\) bogus", r"use names from", r"occlusion"),
     row("cli-evaluate-methods-empty", ["evaluate", "--methods", " , "], 2, r"--methods is empty"),
+    row("cli-evaluate-metrics", ["evaluate", "--metrics", "f1,aopc"], 2, r"unknown metric\(s\) aopc", r"aopc_comp"),
+    row("cli-evaluate-dataset-colon", ["evaluate", "--dataset", "toy:big"], 2, r"toy takes nothing after the name"),
     row("cli-evaluate-curvature", ["evaluate", "--curvature", "foo"], 2, r"--curvature: invalid choice"),
     row("cli-evaluate-limit", ["evaluate", "--limit", "0"], 2, r"--limit: '0' must be > 0"),
     row("cli-evaluate-chat", ["evaluate", "--chat", "maybe"], 2, r"--chat: invalid choice: 'maybe'"),
@@ -240,7 +242,7 @@ def test_cli_version_and_help_show_defaults_and_choices(capsys):
     for opt in ("--window", "--beta", "--gamma", "--batch-size", "--probes"): assert opt in out
     assert "{zero,mean,pad,eos,unk,delete}" in out and "(default: smollm2-135m)" in out and "(default: 10)" in out
     with pytest.raises(SystemExit) as e: main(["evaluate", "--help"])
-    assert e.value.code == 0 and "(default: heta," in " ".join(capsys.readouterr().out.split())
+    assert e.value.code == 0 and "or all (see heta list) (default: all)" in " ".join(capsys.readouterr().out.split())
 
 def test_cli_evaluate_names_only_files_it_wrote(monkeypatch, capsys, tmp_path):
     "Issue 14 item 5: when nothing survives, evaluate must not point to a plot it did not write."

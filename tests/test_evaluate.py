@@ -52,7 +52,7 @@ def test_malformed_dataset_line_is_reported_and_skipped(tmp_path):
 def test_unknown_dataset_and_method(tmp_path):
     r = subprocess.run([HETA, "evaluate", "--model", "toy-gpt2", "--dataset", "nope", "--out", str(tmp_path / "a")],
                        env=ENV, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "neither 'curated', 'toy'" in r.stderr and "valid forms are" in r.stderr and "rationales:FILE" in r.stderr
+    assert r.returncode == 2 and "unknown dataset 'nope'" in r.stderr and "valid forms are" in r.stderr and "rationales:FILE" in r.stderr
     r = subprocess.run([HETA, "evaluate", "--model", "toy-gpt2", "--dataset", "toy", "--methods", "magic", "--limit", "1",
                         "--out", str(tmp_path / "b"), "--quiet"], env=ENV, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "unknown method(s) magic" in r.stderr   # the CLI checks --methods before loading anything
@@ -68,7 +68,7 @@ def _rationale_file(path):
 
 def test_rationales_run_in_process(tmp_path, capsys):
     from heta.models import load_model
-    from heta.evaluate import run, METRICS, LOWER_IS_BETTER
+    from heta.evaluate import run, METRICS
     ds = _rationale_file(tmp_path / "notes.jsonl")
     model, tok = load_model("tiny-gpt2")
     out = tmp_path / "o"
@@ -81,7 +81,7 @@ def test_rationales_run_in_process(tmp_path, capsys):
         if r["method"] == "_random": continue
         assert all(0 <= r[k] <= 1 for k in ("f1", "mrr", "top1", "ap")) and r["dsa"] is None and r["clause_mass"] is None
         assert r["mrr"] >= r["top1"]                                   # P(top token gold) <= E[1 / rank]
-    assert {"mrr", "top1", "ap", "clause_mass"} <= set(METRICS) and "clause_mass" in LOWER_IS_BETTER
+    assert {"mrr", "top1", "ap", "clause_mass"} <= set(METRICS) and METRICS["clause_mass"].lower_is_better
     md = (out / "summary.md").read_text()
     assert "| mrr | top1 | ap |" in md and "clause_mass" not in md and "2 cases." in md
     assert list(tab.index) == ["attention", "occlusion"] and tab.attrs["n_cases"] == 2
@@ -116,3 +116,32 @@ def test_score_case_segment_metrics_on_a_longrange_case():
     assert r["clause_mass"] == pytest.approx(mass_share(r["scores"], cl))
     assert r["dsa"] == pytest.approx(mass_share(r["scores"], ant) - r["clause_mass"])
     assert all(r[k] is not None for k in ("f1", "mrr", "top1", "ap"))
+
+
+def test_registered_plugins_reach_the_runner(tmp_path):
+    "A metric and an explainer defined outside the package are found by name by the runner, with no list to edit."
+    import torch
+    from heta.models import load_model
+    from heta.attribution import Explainer, EXPLAINERS
+    from heta.metrics import register_metric, METRICS
+    from heta.evaluate import run
+    class FirstToken(Explainer):
+        "All mass on the first context token."
+        method = "first-token"
+        def _components(self, target, pbar=None):
+            s = torch.zeros(target.target_pos); s[0] = 1.0
+            return {"scores": s}
+    register_metric("top_share", lambda s: float(s.scores.max() / s.scores.sum()), "The largest score's share of the mass")
+    try:
+        model, tok = load_model("toy-gpt2")
+        tab = run("toy-gpt2", "toy", ["first-token", "attention"], tmp_path / "o", limit=3, progress=False, loaded=(model, tok),
+                  metrics=["top_share", "f1"])
+        assert tab.loc["first-token", "top_share"] == 1.0 and 0 < tab.loc["attention", "top_share"] < 1
+        assert "soft_nc" not in tab and "f1" in tab                          # only the metrics asked for
+        assert json.loads((tmp_path / "o" / "run.json").read_text())["metrics"] == ["top_share", "f1"]
+        with pytest.raises(ValueError, match="other settings"):              # a resume with other metrics is refused
+            run("toy-gpt2", "toy", ["attention"], tmp_path / "o", limit=3, progress=False, loaded=(model, tok))
+        with pytest.raises(ValueError, match="unknown metric 'top_shar'"):
+            run("toy-gpt2", "toy", ["attention"], tmp_path / "p", limit=3, progress=False, loaded=(model, tok), metrics=["top_shar"])
+    finally:
+        EXPLAINERS.remove("first-token"); METRICS.remove("top_share")

@@ -48,3 +48,15 @@ def test_version_and_no_nbdev_at_runtime():
 def test_console_script_help():
     r = subprocess.run([str(BIN/"heta"), "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "demo" in r.stdout
+
+
+def test_no_private_imports_across_modules():
+    "Modules use each other's public names only (a private helper stays inside its module)."
+    import ast
+    bad = []
+    for p in sorted((ROOT / "heta").rglob("*.py")):
+        if p.name == "_modidx.py": continue
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, ast.ImportFrom) and (n.level > 0 or (n.module or "").startswith("heta")):
+                bad += [f"{p.relative_to(ROOT)}:{n.lineno} {a.name}" for a in n.names if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not bad, bad

@@ -12,7 +12,7 @@ from inseq.attr.step_functions import get_step_function
 from inseq.data import CoarseFeatureAttributionStepOutput
 
 from ..models import prepare_model
-from ..targets import Target, _token_texts
+from ..targets import Target, token_texts
 from ..attribution import HETA
 
 # %% auto #0
@@ -33,7 +33,7 @@ def ids_target(tokenizer, # the model's fast tokenizer
         full = tokenizer.decode(kept)
         offs.append((len(text), len(full))); text = full
     t = Target(text, torch.tensor(ids), offs, len(ids) - n_steps, n_steps)
-    t.tokens = _token_texts(tokenizer, ids, offs, text)
+    t.tokens = token_texts(tokenizer, ids, offs, text)
     return t
 
 # %% ../../nbs/12_integrations.ipynb #c12a0011
