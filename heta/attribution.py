@@ -214,8 +214,8 @@ class Registry:
 EXPLAINERS = Registry("explainer") # every method by name: `(class, options)`; filled by `Explainer` subclasses as they are defined
 
 def _takes_over(cls):
-    "May `cls` replace an explainer entry? Only its own earlier definition (a re-run cell) or a base class's."
-    return lambda old: old[0].__qualname__ == cls.__qualname__ and old[0].__module__ == cls.__module__ or issubclass(cls, old[0])
+    "May `cls` replace an explainer entry? Only a class of its own name (a cell run again; a chapter's class and its exported twin) or a base class."
+    return lambda old: old[0].__qualname__ == cls.__qualname__ or issubclass(cls, old[0])
 
 # %% ../nbs/05_heta.ipynb #eb5051b7
 MIN_WINDOW = 8 # the smallest sliding window, in tokens (a window holds a body and a tail of up to a quarter of it)

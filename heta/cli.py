@@ -153,7 +153,7 @@ def cmd_evaluate(args):
     out = args.out or _default_out(args.model, args.dataset)
     chat = {"auto": None, "yes": True, "no": False}[args.chat]
     table = run(args.model, args.dataset, methods, out, limit=args.limit, seed=args.seed, draws=args.draws, chat=chat, options=options,
-                metrics=None if args.metrics == "all" else metrics, progress=not args.quiet, **_load_options(args))
+                metrics=None if args.metrics == "all" else metrics, units=args.units, progress=not args.quiet, **_load_options(args))
     if table is None: return   # a rank other than 0 of a data-parallel launch: rank 0 reports
     if len(table) == 0: print(f"no case survived: nothing to summarise ({out}/cases.jsonl lists the dropped items)")
     else: print(to_markdown(table, title=f"{args.model} on {args.dataset}"))
@@ -370,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evaluate", help="benchmark methods with faithfulness metrics on a dataset (resumable)", formatter_class=fmt)
     s.add_argument("--model", default="smollm2-135m"); s.add_argument("--dataset", default="curated", help="a dataset name, name:split or name:FILE, or a JSON-lines file (see heta list)")
     s.add_argument("--methods", default=DEFAULT_METHODS, help="comma-separated explainer names, or all (see heta list)")
+    s.add_argument("--units", choices=["words", "sentences"], help="score every method per word or sentence (HETA attributes the units; "
+                   "other methods' token scores are summed per unit)")
     s.add_argument("--metrics", default="all", help="comma-separated metric names, or all: each that a case's annotations allow (see heta list)")
     s.add_argument("--limit", type=_positive(int), help="first N dataset items")
     s.add_argument("--out", help="output folder (resumable; default: runs/eval-MODEL-DATASET)")

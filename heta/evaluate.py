@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from .data import Case, item_case, read_jsonl, resolve_dataset, DATASETS
-from .metrics import Scoring, score_metrics, METRICS
+from .metrics import Scoring, score_metrics, spread_units, METRICS
+from .information import context_units
+from .attribution import Explainer
 from .targets import Target
 from .attribution import library_versions
 
@@ -68,14 +70,22 @@ def case_seed(seed:int, case_id:str) -> int:
     "A per-case seed that does not depend on the order cases are run in."
     return (zlib.crc32(case_id.encode()) ^ (seed * 2654435761)) % (2**31)
 
-def score_case(model, explainer, case:Case, seed:int=0, draws:int=4, points:int=11, metrics=None) -> dict:
+def _unit_scores(explainer, case:Case, units) -> np.ndarray:
+    "Token scores at the granularity of `units`: HETA scores the units itself; another method's |scores| are summed per unit; each unit's score spread over its tokens."
+    groups, C = context_units(case.target, units), case.target.target_pos
+    if type(explainer).attribute_units is not Explainer.attribute_units: u = np.abs(explainer.attribute_units(case.target, units).scores)
+    else: u = [np.abs(explainer.attribute_target(case.target).scores[g]).sum() for g in groups]
+    return spread_units(u, groups, C)
+
+def score_case(model, explainer, case:Case, seed:int=0, draws:int=4, points:int=11, metrics=None,
+               units=None) -> dict: # `units`: "words" or "sentences" to score every method per unit (`_unit_scores`)
     "Attribute one case and compute each metric of `METRICS` (or of `metrics`) that its annotations allow (None for the others)."
     t0 = time.perf_counter()
-    a = explainer.attribute_target(case.target)
+    scores = explainer.attribute_target(case.target).scores if units is None else _unit_scores(explainer, case, units)
     t_attr = time.perf_counter() - t0
-    s = Scoring(model, a.scores, case.target, gold=case.gold, evidence=case.evidence, distractor=case.distractor,
+    s = Scoring(model, scores, case.target, gold=case.gold, evidence=case.evidence, distractor=case.distractor,
                 seed=case_seed(seed, case.id), draws=draws, points=points)
-    return dict(id=case.id, method=explainer.method, **score_metrics(s, metrics), seconds=t_attr, scores=[float(x) for x in a.scores])
+    return dict(id=case.id, method=explainer.method, **score_metrics(s, metrics), seconds=t_attr, scores=[float(x) for x in scores])
 
 def score_random(model, case:Case, seed:int=0, draws:int=4) -> dict:
     "The soft metrics of ReAGent's random baseline, softmax(uniform noise), drawn afresh for this case."
@@ -178,7 +188,7 @@ def merge_shards(path, order:list, key) -> list:
     return recs
 
 # %% ../nbs/08b_benchmark.ipynb #e753b0d4
-RUN_KEYS = ("model", "dataset", "seed", "draws", "points", "chat", "options", "dtype", "metrics")
+RUN_KEYS = ("model", "dataset", "seed", "draws", "points", "chat", "options", "dtype", "metrics", "units")
 
 def check_settings(path, cfg:dict, keys=RUN_KEYS, what:str="run") -> dict:
     "The settings stored at `path` (a run.json; {} when there is none), or a ValueError naming each one that differs from `cfg`."
@@ -199,7 +209,12 @@ def _cases(launch:Launch, mdl, tok, dataset, limit, chat, out:Path, progress:boo
     return res if launch.main else prep(warn=lambda m: None)   # rank 0 has reported the dataset's bad lines
 
 # %% ../nbs/08b_benchmark.ipynb #92c3b03f
-def _score(todo:list, path, mdl, tok, options:dict, seed:int, draws:int, points:int, progress:bool, metrics=None):
+def _run_choices(metrics, units) -> list:
+    "The run's metric names (None: all), each checked, and its units checked."
+    if units not in (None, "words", "sentences"): raise ValueError(f"units={units!r}: a benchmark scores 'words' or 'sentences' (or None: tokens)")
+    return None if metrics is None else [m for m in metrics if METRICS[m]]
+
+def _score(todo:list, path, mdl, tok, options:dict, seed:int, draws:int, points:int, progress:bool, metrics=None, units=None):
     "Score (case, method) pairs, each record appended to the shard at `path` as soon as it is computed."
     from tqdm.auto import tqdm
     from heta.baselines import make_explainer
@@ -211,7 +226,7 @@ def _score(todo:list, path, mdl, tok, options:dict, seed:int, draws:int, points:
             if m == "_random": rec = score_random(mdl, c, seed, draws)
             else:
                 if m not in explainers: explainers[m] = make_explainer(m, mdl, tok, **options.get(m, {}))
-                rec = score_case(mdl, explainers[m], c, seed, draws, points, metrics)
+                rec = score_case(mdl, explainers[m], c, seed, draws, points, metrics, units)
             write_line(f, rec)
             bar.update(1)
 
@@ -238,6 +253,7 @@ def run(model:str, # model name for heta.load_model
         chat=None, # chat template for the curated prompts (default: when the tokenizer has one)
         options:dict=None, # per-method options, e.g. {"heta": {"curvature": "gauss-newton"}}
         metrics=None, # names in `heta.metrics.METRICS` (default: every registered metric the cases' annotations allow)
+        units=None, # "words" or "sentences": score every method per unit (HETA attributes the units; other methods are summed per unit)
         progress:bool=True, loaded=None, # `loaded`: an already loaded (model, tokenizer)
         device=None, # where the model goes, e.g. "cuda" (default: each rank's own GPU under a launcher, else CPU)
         dtype=None, # the weights' precision, e.g. "bf16" (default: the checkpoint's); part of the settings a resume checks
@@ -248,9 +264,9 @@ def run(model:str, # model name for heta.load_model
     L = launch or launched()
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     options = {m: dict(o) for m, o in (options or {}).items()}
-    metrics = None if metrics is None else [m for m in metrics if METRICS[m]]   # an unknown name fails before the model loads
+    metrics = _run_choices(metrics, units)   # an unknown metric or unit fails before the model loads
     cfg = dict(model=model, dataset=dataset, seed=seed, draws=draws, points=points, chat=chat, options=options,
-               **({"metrics": metrics} if metrics is not None else {}),
+               **({"metrics": metrics} if metrics is not None else {}), **({"units": units} if units is not None else {}),
                **({"dtype": str(dtype).removeprefix("torch.")} if dtype is not None else {}))   # absent: the checkpoint's
     methods = list(dict.fromkeys(check_settings(out/"run.json", cfg).get("methods", []) + list(methods)))
     L.wait()   # every rank has read run.json before rank 0 rewrites it
@@ -263,7 +279,7 @@ def run(model:str, # model name for heta.load_model
     done = {(r["id"], r["method"]) for r in read_shards(out/"results.jsonl", lambda r: (r["id"], r["method"]))}
     L.wait()   # every rank has read the shards before any rank appends to its own
     todo = [(c, m) for m in ["_random"] + methods for c in L.share(cases) if (c.id, m) not in done]
-    _score(todo, shard_path(out/"results.jsonl", L.rank, L.world), mdl, tok, options, seed, draws, points, progress and L.main, metrics)
+    _score(todo, shard_path(out/"results.jsonl", L.rank, L.world), mdl, tok, options, seed, draws, points, progress and L.main, metrics, units)
     L.wait()
     table = _summary(out, cases, dropped, methods, model, dataset, seed) if L.main else None
     L.wait()   # the other ranks end with rank 0's merge

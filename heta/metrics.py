@@ -17,13 +17,13 @@ from .attribution import Attribution, Registry
 from .curvature import spearman
 
 # %% auto #0
-__all__ = ['SIGNED', 'SOFT_NORMALIZE', 'KS', 'HARD_MASKS', 'SENS_REDUCE', 'METRICS', 'check_scores', 'target_of', 'full_keep',
-           'masked_logprobs', 'masked_logprobs_naive', 'deleted_logprobs', 'to_distribution', 'hellinger_d',
-           'draw_uniforms', 'random_distribution', 'soft_scores', 'soft_ns', 'soft_nc', 'soft_random', 'log_ratio',
-           'soft_scores_naive', 'ranking', 'hard_scores', 'hard_scores_naive', 'curves', 'curves_naive', 'faithfulness',
-           'find_spans', 'token_set', 'dsa', 'token_f1', 'reciprocal_rank', 'top1', 'average_precision', 'mass_share',
-           'sensitivity', 'align_words', 'paraphrase_agreement', 'Scoring', 'Metric', 'register_metric',
-           'score_metrics']
+__all__ = ['SIGNED', 'SOFT_NORMALIZE', 'KS', 'HARD_MASKS', 'SENS_REDUCE', 'METRICS', 'check_scores', 'target_of', 'unit_groups',
+           'spread_units', 'full_keep', 'masked_logprobs', 'masked_logprobs_naive', 'deleted_logprobs',
+           'to_distribution', 'hellinger_d', 'draw_uniforms', 'random_distribution', 'soft_scores', 'soft_ns',
+           'soft_nc', 'soft_random', 'log_ratio', 'soft_scores_naive', 'ranking', 'hard_scores', 'hard_scores_naive',
+           'curves', 'curves_naive', 'faithfulness', 'find_spans', 'token_set', 'dsa', 'token_f1', 'reciprocal_rank',
+           'top1', 'average_precision', 'mass_share', 'sensitivity', 'align_words', 'paraphrase_agreement', 'Scoring',
+           'Metric', 'register_metric', 'score_metrics']
 
 # %% ../nbs/07_metrics.ipynb #f1b801b5
 SIGNED = ("abs", "clip")
@@ -60,10 +60,27 @@ def target_of(a:Attribution, # a single-target attribution
     t = Target(a.text, torch.tensor(ids), offs, pos, len(a.target["ids"]))
     t.tokens = token_texts(tokenizer, ids, offs, a.text)
     shown = t.tokens[:pos] if a.positions is None else [t.tokens[p] for p in a.positions]
-    if shown != list(a.tokens) or t.target_ids != list(a.target["ids"]):
+    units = a.settings.get("units") is not None   # a unit attribution's tokens are its units (`unit_groups` maps them)
+    if (not units and shown != list(a.tokens)) or t.target_ids != list(a.target["ids"]):
         raise ValueError("re-tokenising the attribution's text does not give its tokens and target (another tokenizer, "
                          "or a generated target that tokenises differently): pass the Target itself")
     return t
+
+# %% ../nbs/07_metrics.ipynb #238444f2
+def unit_groups(a:Attribution, # an attribution with one score per unit (`a.settings["units"]`)
+                target:Target # the target it explains
+               ) -> list:
+    "Each unit's context tokens: those whose character span lies inside the unit's span (tokens without a span belong to none)."
+    offs = target.offsets[:target.target_pos]
+    groups = [[i for i, (u, v) in enumerate(offs) if v > u and s <= u and v <= e] for s, e in a.offsets]
+    if any(not g for g in groups): raise ValueError("a unit of the attribution covers no context token of the target: pass the Target it explains")
+    return groups
+
+def spread_units(unit_scores, groups:list, n:int) -> np.ndarray:
+    "Token scores (n,) from one score per unit: each unit's score spread evenly over its tokens; other tokens get 0."
+    out = np.zeros(n)
+    for s, g in zip(np.asarray(unit_scores, dtype=np.float64), groups): out[list(g)] = s / len(g)
+    return out
 
 # %% ../nbs/07_metrics.ipynb #93de7053
 def _resolve(scores, target, signed:str="abs") -> tuple:
@@ -78,6 +95,9 @@ def _resolve(scores, target, signed:str="abs") -> tuple:
                          "attribute a single-token target, or pass target.step(j) with the scores of step j")
     if isinstance(scores, Attribution) and (scores.target["pos"] != target.target_pos or scores.target["id"] != target.target_id):
         raise ValueError("the attribution explains another target than the one given")
+    if isinstance(scores, Attribution) and scores.settings.get("units") is not None:   # one score per unit: spread over its tokens
+        if scores.positions is not None: raise ValueError("a restricted unit attribution: evaluate the unrestricted one")
+        scores = spread_units(check_scores(scores, signed=signed), unit_groups(scores, target), target.target_pos)
     if isinstance(scores, Attribution) and scores.positions is not None:   # restricted (e.g. to the user's text)
         target = replace(target, scored=[int(p) for p in scores.positions])
     n = target.target_pos if target.scored is None else len(target.scored)

@@ -160,6 +160,7 @@ ROWS = [
     row("cli-evaluate-methods", ["evaluate", "--methods", "bogus"], 2, r"unknown method\(s\) bogus", r"use names from", r"occlusion"),
     row("cli-evaluate-methods-empty", ["evaluate", "--methods", " , "], 2, r"--methods is empty"),
     row("cli-evaluate-metrics", ["evaluate", "--metrics", "f1,aopc"], 2, r"unknown metric\(s\) aopc", r"aopc_comp"),
+    row("cli-evaluate-units", ["evaluate", "--units", "paragraphs"], 2, r"--units: invalid choice: .paragraphs."),
     row("cli-evaluate-dataset-colon", ["evaluate", "--dataset", "toy:big"], 2, r"toy takes nothing after the name"),
     row("cli-evaluate-curvature", ["evaluate", "--curvature", "foo"], 2, r"--curvature: invalid choice"),
     row("cli-evaluate-limit", ["evaluate", "--limit", "0"], 2, r"--limit: '0' must be > 0"),

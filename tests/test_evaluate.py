@@ -145,3 +145,17 @@ def test_registered_plugins_reach_the_runner(tmp_path):
             run("toy-gpt2", "toy", ["attention"], tmp_path / "p", limit=3, progress=False, loaded=(model, tok), metrics=["top_shar"])
     finally:
         EXPLAINERS.remove("first-token"); METRICS.remove("top_share")
+
+
+def test_units_through_the_cli(tmp_path):
+    "heta evaluate --units words: HETA attributes words, other methods are summed per word; the run records it and resumes."
+    from heta.cli import main
+    out = tmp_path / "w"
+    args = ["evaluate", "--model", "toy-gpt2", "--dataset", "toy", "--methods", "heta,occlusion", "--limit", "3", "--units", "words",
+            "--metrics", "f1,soft_nc", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    assert json.loads((out / "run.json").read_text())["units"] == "words"
+    recs = [json.loads(l) for l in (out / "results.jsonl").read_text().splitlines() if '"_random"' not in l]
+    assert len(recs) == 6 and all(set(r) >= {"f1", "soft_nc"} and "deletion_auc" not in r for r in recs)
+    no_units = [a for a in args if a not in ("--units", "words")]
+    assert main(no_units) == 2                                             # the same folder without --units: refused, not mixed
