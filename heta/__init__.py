@@ -16,7 +16,7 @@ _EXPORTS = {
     "plot_components": "heta.viz", "plot_generation": "heta.viz", "plot_methods": "heta.viz",
     "make_explainer": "heta.baselines", "BASELINES": "heta.baselines", "EXPLAINERS": "heta.baselines",
     "heta_ablations": "heta.baselines", "faithfulness": "heta.metrics", "soft_scores": "heta.metrics",
-    "compare": "heta.metrics", "generate_curated": "heta.data",
+    "generate_curated": "heta.data", "METRICS": "heta.metrics", "DATASETS": "heta.data",
 }
 
 def __getattr__(name):
