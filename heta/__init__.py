@@ -10,12 +10,12 @@ _EXPORTS = {
     "Target": "heta.targets", "make_target": "heta.targets", "greedy_target": "heta.targets",
     "semantic_flow": "heta.flow", "hessian_sensitivity": "heta.curvature",
     "kl_information": "heta.information", "mask_token_id": "heta.information",
-    "HETA": "heta.attribution", "Attribution": "heta.attribution", "Explainer": "heta.attribution",
+    "HETA": "heta.attribution", "Attribution": "heta.explainers", "Explainer": "heta.explainers",
     "combine": "heta.attribution", "PRESETS": "heta.attribution",
     "Explorer": "heta.viz", "html_heatmap": "heta.viz", "attribution_html": "heta.viz", "svg_heatmap": "heta.viz",
     "plot_components": "heta.viz", "plot_generation": "heta.viz", "plot_methods": "heta.viz",
     "make_explainer": "heta.baselines", "BASELINES": "heta.baselines", "EXPLAINERS": "heta.baselines",
-    "heta_ablations": "heta.baselines", "faithfulness": "heta.metrics", "soft_scores": "heta.metrics",
+    "heta_ablations": "heta.attribution", "faithfulness": "heta.metrics", "soft_scores": "heta.metrics",
     "generate_curated": "heta.data", "METRICS": "heta.metrics", "DATASETS": "heta.data",
 }
 

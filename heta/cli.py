@@ -220,7 +220,7 @@ def attribute_batch(model:str, # model name or path
     "Attribute every line of a batch file, resuming what `out` holds, alone or as one rank of a launch; rank 0 returns the merged records (the others None)."
     import json
     from pathlib import Path
-    from heta.attribution import library_versions
+    from heta.explainers import library_versions
     from heta.evaluate import launched, check_settings, read_shards, shard_path, merge_shards
     L, out = launch or launched(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -267,7 +267,7 @@ def _positive(kind):
     return parse
 
 # %% ../nbs/11_cli.ipynb #3fbf5061
-_MIN_WINDOW = 8   # the smallest window `Explainer` accepts (chapter 05); the check below holds the two together
+_MIN_WINDOW = 8   # the smallest window `Explainer` accepts (chapter 05a); the check below holds the two together
 
 def _window(v):
     "--window: 'auto', 'none' (refuse long contexts) or a number of tokens, at least `_MIN_WINDOW`."
@@ -322,7 +322,7 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def _common(s, json_default=None, html_default=None):
     s.add_argument("--model", default="smollm2-135m", help="model name or path")
-    s.add_argument("--preset", default=_DEFAULT_PRESET, choices=_CHOICES["preset"], help="HETA configuration (chapter 05)")
+    s.add_argument("--preset", default=_DEFAULT_PRESET, choices=_CHOICES["preset"], help="HETA configuration (chapter 05b)")
     s.add_argument("--curvature", choices=_CHOICES["curvature"], help="curvature mode (default: the preset's)")
     s.add_argument("--probes", type=_positive(int), default=10, help="Rademacher probes per token")
     s.add_argument("--mask", choices=_CHOICES["mask"], help="masking scheme for the KL term (default: the preset's)")

@@ -8,7 +8,7 @@ import json, random, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from .attribution import Registry
+from .explainers import Registry
 
 # %% auto #0
 __all__ = ['RELATIONS', 'FILLERS', 'CURATED_SCHEMA', 'CURATED_SPLITS', 'LONGRANGE_CATEGORIES', 'CLAUSES', 'LONGRANGE_SCHEMA',

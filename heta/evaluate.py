@@ -12,9 +12,9 @@ import torch
 from .data import Case, item_case, read_jsonl, resolve_dataset, DATASETS
 from .metrics import Scoring, score_metrics, spread_units, METRICS
 from .information import context_units
-from .attribution import Explainer
+from .explainers import Explainer
 from .targets import Target
-from .attribution import library_versions
+from .explainers import library_versions
 
 # %% auto #0
 __all__ = ['SOFT', 'RUN_KEYS', 'case_to_dict', 'case_from_dict', 'dataset_items', 'prepare_cases', 'case_seed', 'score_case',
@@ -70,13 +70,6 @@ def case_seed(seed:int, case_id:str) -> int:
     "A per-case seed that does not depend on the order cases are run in."
     return (zlib.crc32(case_id.encode()) ^ (seed * 2654435761)) % (2**31)
 
-def _unit_scores(explainer, case:Case, units) -> np.ndarray:
-    "Token scores at the granularity of `units`: HETA scores the units itself; another method's |scores| are summed per unit; each unit's score spread over its tokens."
-    groups, C = context_units(case.target, units), case.target.target_pos
-    if type(explainer).attribute_units is not Explainer.attribute_units: u = np.abs(explainer.attribute_units(case.target, units).scores)
-    else: u = [np.abs(explainer.attribute_target(case.target).scores[g]).sum() for g in groups]
-    return spread_units(u, groups, C)
-
 def score_case(model, explainer, case:Case, seed:int=0, draws:int=4, points:int=11, metrics=None,
                units=None) -> dict: # `units`: "words" or "sentences" to score every method per unit (`_unit_scores`)
     "Attribute one case and compute each metric of `METRICS` (or of `metrics`) that its annotations allow (None for the others)."
@@ -93,6 +86,14 @@ def score_random(model, case:Case, seed:int=0, draws:int=4) -> dict:
     s = case_seed(seed, case.id)
     r = soft_random(model, case.target, rng=s + 1, draws=draws, seed=s)
     return dict(id=case.id, method="_random", soft_ns=r["soft_ns"], soft_nc=r["soft_nc"])
+
+# %% ../nbs/08b_benchmark.ipynb #9d3e5b11
+def _unit_scores(explainer, case:Case, units) -> np.ndarray:
+    "Token scores at the granularity of `units`: HETA scores the units itself; another method's |scores| are summed per unit; each unit's score spread over its tokens."
+    groups, C = context_units(case.target, units), case.target.target_pos
+    if type(explainer).attribute_units is not Explainer.attribute_units: u = np.abs(explainer.attribute_units(case.target, units).scores)
+    else: u = [np.abs(explainer.attribute_target(case.target).scores[g]).sum() for g in groups]
+    return spread_units(u, groups, C)
 
 # %% ../nbs/08b_benchmark.ipynb #793dc8d9
 @dataclass

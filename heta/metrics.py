@@ -13,7 +13,7 @@ import torch
 
 from .models import onloaded
 from .targets import Target, input_embeddings, next_logprobs, target_logprob, encode_text, token_texts
-from .attribution import Attribution, Registry
+from .explainers import Attribution, Registry
 from .curvature import spearman
 
 # %% auto #0
