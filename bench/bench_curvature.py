@@ -9,6 +9,10 @@ model (smollm2-135m) over the prompts in bench/prompts.py.
     python bench/bench_curvature.py [--threads 1 2] [--tokens 64] [--probes 10] [--skip-real] [--out FILE]
 
 Part A's figures go to `--out` (default bench/results/curvature.json), which chapter 03 renders.
+
+--fisher-passes [T ...] times only `fisher_factors` (the K=32 gradients Gauss-Newton needs) on the same model at those
+context lengths, all K in one batched backward pass against one pass per gradient (the CPU default), each in its own
+process (seconds, peak RSS, max |difference| of the factors), with --fisher-out FILE for JSON, and exits.
 """
 import argparse, json, os, resource, subprocess, sys, time
 from pathlib import Path
@@ -30,6 +34,40 @@ def one(mode, threads, tokens, probes, batch_size):
     return dict(mode=mode, threads=threads, seconds=sec, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 S=S.tolist())
 
+def fisher_child(T, per_pass):
+    import torch
+    torch.set_num_threads(1)
+    from heta.models import tiny_gpt2, prepare_model
+    from heta.targets import Target
+    from heta.curvature import _objective, fisher_factors
+    model = prepare_model(tiny_gpt2(n_layer=12, n_embd=768, n_head=12, n_positions=1024, seed=0))
+    ids = torch.randint(0, 50257, (T + 1,), generator=torch.Generator().manual_seed(0))
+    f_full, X = _objective(model, Target("", ids, [(0, 0)] * len(ids), T), None, full=True)
+    s = time.perf_counter(); U, pk, _ = fisher_factors(f_full, X, 32, grads_per_pass=per_pass); sec = time.perf_counter() - s
+    torch.save(U, f"/tmp/heta_fisher_{os.getpid()}.pt")
+    return dict(seconds=round(sec, 2), peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                threads=torch.get_num_threads(), factors=f"/tmp/heta_fisher_{os.getpid()}.pt")
+
+def fisher_passes(tokens, threads, out):
+    import torch
+    print(f"fisher_factors, K=32 gradients, random GPT-2-small-sized model, torch threads = {threads}, load average {os.getloadavg()[0]:.1f}")
+    rows = []
+    for T in tokens:
+        res = {}
+        for per_pass in (32, 1):
+            r = json.loads(subprocess.run([sys.executable, __file__, "--fisher-child", str(T), str(per_pass)], capture_output=True,
+                                          text=True, check=True).stdout.strip().splitlines()[-1])
+            res[per_pass] = r
+            print(f"  T={T:4d} gradients per pass {per_pass:2d}: {r['seconds']:6.1f} s  peak RSS {r['peak_rss_mb']:5d} MB", flush=True)
+        U32, U1 = torch.load(res[32]["factors"]), torch.load(res[1]["factors"])
+        for r in res.values(): os.remove(r.pop("factors"))
+        diff = float((U32 - U1).abs().max() / U32.abs().max())
+        print(f"  T={T:4d} batched / one at a time = {res[32]['seconds'] / res[1]['seconds']:.2f}x time, "
+              f"{res[32]['peak_rss_mb'] / res[1]['peak_rss_mb']:.2f}x peak RSS; max |diff| / max |u| = {diff:.1e}", flush=True)
+        rows.append(dict(tokens=T, batched=res[32], one_at_a_time=res[1], max_rel_diff=diff))
+    if out:
+        with open(out, "w") as f: f.write(json.dumps(dict(date=time.strftime("%Y-%m-%d"), machine="2 CPU cores", rows=rows), indent=1) + "\n")
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -38,7 +76,11 @@ def main():
     ap.add_argument("--modes", nargs="+", default=["naive", "exact", "exact-whole", "gauss-newton"])
     ap.add_argument("--out", default=str(Path(__file__).parent/"results"/"curvature.json"))
     ap.add_argument("--skip-real", action="store_true"); ap.add_argument("--child", nargs=2)
+    ap.add_argument("--fisher-passes", type=int, nargs="*"); ap.add_argument("--fisher-child", nargs=2, type=int)
+    ap.add_argument("--fisher-out", default=None)
     a = ap.parse_args()
+    if a.fisher_child: print(json.dumps(fisher_child(*a.fisher_child))); return
+    if a.fisher_passes is not None: return fisher_passes(a.fisher_passes or [256, 512], a.threads[0], a.fisher_out)
     if a.child:
         print(json.dumps(one(a.child[0], int(a.child[1]), a.tokens, a.probes, a.batch_size))); return
     from heta.curvature import spearman

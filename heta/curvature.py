@@ -182,14 +182,19 @@ def _exact(model, target, n_probes, seed, batch_size, last_k=None, estimate=Fals
     return _block_probe_hvps(f, X, R, B, on_first=_say_estimate if estimate else None, f_from=f_from).abs().sum(-1)
 
 # %% ../nbs/03_hessian.ipynb #89f4e837
-def fisher_factors(f_full, X, top_k:int=32):
+def fisher_factors(f_full, X, top_k:int=32,
+                   grads_per_pass:int=None): # gradients per backward pass (None: one at a time on a CPU, all k in one batched pass elsewhere)
     "u_v = grad log p_v for the top-k tokens v, and their probabilities: (k, T, d), (k,), covered mass."
     X = X.detach().requires_grad_()
     lp = f_full(X)[0]
     p = lp.detach().exp()
     pk, idx = p.topk(min(top_k, p.numel()))
-    U, = torch.autograd.grad(lp[idx], X, grad_outputs=torch.eye(len(idx), dtype=lp.dtype, device=lp.device),
-                             is_grads_batched=True)
+    k = len(idx)
+    step = (1 if X.device.type == "cpu" else k) if grads_per_pass is None else max(1, min(int(grads_per_pass), k))
+    eye = torch.eye(k, dtype=lp.dtype, device=lp.device)
+    if step == 1: U = torch.stack([torch.autograd.grad(lp[idx[j]], X, retain_graph=j < k - 1)[0] for j in range(k)])
+    else: U = torch.cat([torch.autograd.grad(lp[idx], X, grad_outputs=eye[c:c + step], is_grads_batched=True, retain_graph=c + step < k)[0]
+                         for c in range(0, k, step)])
     return U[:, 0], pk, float(pk.sum())
 
 def _gauss_newton(model, target, n_probes, seed, top_k=32, last_k=None, batch_size=None, **_):

@@ -92,3 +92,19 @@ def test_gauss_newton_last_k_all_layers_equals_embeddings(models, gpt2_tok):
     L = models["gpt2"].config.n_layer
     torch.testing.assert_close(hessian_sensitivity(models["gpt2"], t, "gauss-newton", n_probes=3, last_k=L),
                                hessian_sensitivity(models["gpt2"], t, "gauss-newton", n_probes=3), rtol=1e-4, atol=1e-7)
+
+def test_fisher_factors_one_pass_per_gradient_matches_batched():
+    "grads_per_pass changes how the K backward passes run (the CPU default: one at a time), not the factors"
+    import torch
+    from heta.models import prepare_model, tiny_gpt2, gpt2_tokenizer
+    from heta.targets import make_target, next_logprobs, input_embeddings
+    from heta.curvature import fisher_factors
+    m = prepare_model(tiny_gpt2(init_std=0.2))
+    t = make_target(gpt2_tokenizer(), "Cam ordered a pizza and took it home", " and")
+    X = input_embeddings(m, t.context_ids)
+    f = lambda Z: next_logprobs(m, Z)
+    ref = fisher_factors(f, X, 8, grads_per_pass=8)
+    for per_pass in (None, 1, 3, 100):
+        U, pk, mass = fisher_factors(f, X, 8, grads_per_pass=per_pass)
+        assert U.shape == ref[0].shape == (8, t.target_pos, X.shape[-1])
+        assert (U - ref[0]).abs().max() <= 1e-5 * ref[0].abs().max()   # float32 rounding of batched vs single passes and torch.equal(pk, ref[1]) and mass == ref[2]
