@@ -12,9 +12,11 @@ every method pays once, is timed apart and counted once):
     others are interpolated linearly in a.
 Pass --full to run naive, batched and cached (batch_size 32) in full at 256 tokens (about 10 minutes on one thread).
 
-Usage: python bench/bench_information.py [--threads N] [--repeats R] [--full]   (or env HETA_BENCH_THREADS=N)
+--out FILE writes the rows as JSON (chapter 04 renders bench/results/information.json).
+
+Usage: python bench/bench_information.py [--threads N] [--repeats R] [--full] [--out FILE]   (or env HETA_BENCH_THREADS=N)
 """
-import argparse, os, time
+import argparse, datetime, json, os, time
 import numpy as np
 import torch
 from heta.models import tiny_gpt2, prepare_model
@@ -25,6 +27,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=int(os.environ.get("HETA_BENCH_THREADS", 1)))
 ap.add_argument("--repeats", type=int, default=3)
 ap.add_argument("--full", action="store_true")
+ap.add_argument("--out", help="write the rows as JSON here")
 args = ap.parse_args()
 torch.set_num_threads(args.threads)
 BS = 32
@@ -44,8 +47,11 @@ print(f"GPT-2-small-sized random model (12 layers, d=768), torch threads = {torc
       f"batch_size = {BS}, min of {args.repeats}")
 print(f"{'T':>4s} {'method':>16s} {'seconds':>9s} {'naive/this':>10s}  note")
 
-def row(T, name, sec, naive, note=""):
+ROWS = []
+def row(T, name, sec, naive, note="", diff=None):
     print(f"{T:4d} {name:>16s} {sec:9.2f} {naive / sec:10.2f}  {note}", flush=True)
+    ROWS.append(dict(tokens=T, method=name, seconds=round(sec, 2), speedup=round(naive / sec, 2), note=note,
+                     max_abs_diff_vs_naive=None if diff is None else float(diff)))
 
 # --- 64 tokens: everything in full
 t = random_target(64)
@@ -54,8 +60,8 @@ row(64, "naive loop", tn, tn)
 for bs in (BS, 8):
     tb, I = best(lambda: kl_information(model, t, batch_size=bs, use_cache=False))
     tc, Ic = best(lambda: kl_information(model, t, batch_size=bs, use_cache=True))
-    row(64, f"batched bs={bs}", tb, tn, f"max|diff| vs naive {(I - ref).abs().max():.1e}")
-    row(64, f"+cache bs={bs}", tc, tn, f"max|diff| vs naive {(Ic - ref).abs().max():.1e}")
+    row(64, f"batched bs={bs}", tb, tn, f"max|diff| vs naive {(I - ref).abs().max():.1e}", (I - ref).abs().max())
+    row(64, f"+cache bs={bs}", tc, tn, f"max|diff| vs naive {(Ic - ref).abs().max():.1e}", (Ic - ref).abs().max())
 
 # --- 256 tokens
 T = 256
@@ -89,6 +95,12 @@ else:
         tc = t0 + float(np.interp(range(0, T, bs), list(chunks), list(chunks.values())).sum())
         common = [i for i in naive_pos if i < bs]   # positions both samples computed
         diff = (I[common] - ref[[naive_pos.index(i) for i in common]]).abs().max()
-        row(T, f"batched bs={bs}", tb, tn, f"one chunk of {bs} timed, x {T // bs} chunks; max|diff| vs naive {diff:.1e}")
+        row(T, f"batched bs={bs}", tb, tn, f"one chunk of {bs} timed, x {T // bs} chunks; max|diff| vs naive {diff:.1e}", diff)
         row(T, f"+cache bs={bs}", tc, tn, "chunks a=" + ", ".join(f"{a} ({s:.1f}s)" for a, s in chunks.items())
             + f" timed, the other {T // bs - 3} interpolated")
+
+if args.out:
+    with open(args.out, "w") as f:
+        json.dump(dict(date=str(datetime.date.today()), machine=f"{os.cpu_count()} CPU cores", threads=torch.get_num_threads(),
+                       repeats=args.repeats, load_avg_1min=round(os.getloadavg()[0], 2), full=args.full, rows=ROWS), f, indent=1)
+    print(f"wrote {args.out}")
