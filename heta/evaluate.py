@@ -213,7 +213,9 @@ def _cases(launch:Launch, mdl, tok, dataset, limit, chat, out:Path, progress:boo
 def _run_choices(metrics, units) -> list:
     "The run's metric names (None: all), each checked, and its units checked."
     if units not in (None, "words", "sentences"): raise ValueError(f"units={units!r}: a benchmark scores 'words' or 'sentences' (or None: tokens)")
-    return None if metrics is None else [m for m in metrics if METRICS[m]]
+    if metrics is None: return None
+    for m in metrics: METRICS[m]   # raises for an unknown name, with the nearest ones
+    return list(metrics)
 
 def _score(todo:list, path, mdl, tok, options:dict, seed:int, draws:int, points:int, progress:bool, metrics=None, units=None):
     "Score (case, method) pairs, each record appended to the shard at `path` as soon as it is computed."
